@@ -1,0 +1,313 @@
+//! Invariant checks shared by the unit tests, the property tests and the
+//! model checker (DESIGN §5). They read the real engine and its real outputs;
+//! nothing here re-implements the lifecycle rules beyond the table itself.
+//!
+//! - [`check_structure`]: the engine's own bookkeeping agrees with itself
+//!   (index, timers, holders, rooms, socket state).
+//! - [`Audit`]: fed every effect and event the engine emits, it checks that
+//!   each phase change is a table row taken from the phase the incarnation was
+//!   really in (invariants 4 and 5), that resources are created and destroyed
+//!   exactly once per incarnation with nothing done to them afterwards
+//!   (invariant 6), and that at most one incarnation per topic is alive
+//!   (invariant 2).
+//! - [`check_quiescent`]: when nothing is in flight and no timer is armed,
+//!   nothing leaks (the engine's part of invariant 7).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::engine::ids::{Holder, JoinRef};
+use crate::engine::output::{Effect, Event, Output};
+use crate::engine::phase::{next, Phase, Trigger};
+use crate::engine::store::Status;
+use crate::engine::Engine;
+
+/// A broken invariant, with the DESIGN §5 number it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Violation {
+    /// DESIGN §5 invariant number (0 for internal bookkeeping).
+    pub invariant: u8,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invariant {} violated: {}", self.invariant, self.message)
+    }
+}
+
+impl std::error::Error for Violation {}
+
+fn fail<T>(invariant: u8, message: String) -> Result<T, Violation> {
+    Err(Violation { invariant, message })
+}
+
+/// Checks the engine's bookkeeping is self-consistent.
+pub fn check_structure(engine: &Engine) -> Result<(), Violation> {
+    let store = &engine.store;
+    let mut armed = 0;
+    let mut count = 0;
+    for (idx, e) in store.iter() {
+        count += 1;
+        if store.find(&e.name) != Some(idx) {
+            return fail(0, format!("topic {:?} is not found by its own name", e.name));
+        }
+        if !e.holders.windows(2).all(|w| w[0] < w[1]) {
+            return fail(1, format!("holders of {:?} are not a sorted set", e.name));
+        }
+        let draining = e.phase() == Some(Phase::Draining);
+        if e.holders.is_empty() != draining {
+            return fail(
+                7,
+                format!("topic {:?} is {:?} with {} holders", e.name, e.status, e.holders.len()),
+            );
+        }
+        let wants_timer = matches!(
+            e.status,
+            Status::Backoff
+                | Status::Live {
+                    phase: Phase::Connecting | Phase::Settling | Phase::Draining,
+                    ..
+                }
+        );
+        if wants_timer != e.deadline.is_some() {
+            return fail(0, format!("topic {:?} is {:?} with timer {:?}", e.name, e.status, e.deadline));
+        }
+        if let Some(at) = e.deadline {
+            armed += 1;
+            if !store.armed().any(|t| t == (at, idx)) {
+                return fail(0, format!("timer of {:?} is not in the timer set", e.name));
+            }
+        }
+        if !engine.socket_up && matches!(e.status, Status::Live { .. } | Status::Backoff) {
+            return fail(2, format!("topic {:?} is {:?} while the socket is down", e.name, e.status));
+        }
+        if let Some(r) = e.join_ref() {
+            if r.get() > engine.last_ref {
+                return fail(0, format!("join_ref {r} of {:?} was never minted", e.name));
+            }
+        }
+        for h in &e.holders {
+            if let Holder::Room(room) = h {
+                let holds = engine.rooms.get(room).is_some_and(|r| {
+                    r.shown.as_deref() == Some(&*e.name) || r.pending.as_deref() == Some(&*e.name)
+                });
+                if !holds {
+                    return fail(1, format!("{room:?} holds {:?} without showing or awaiting it", e.name));
+                }
+            }
+        }
+    }
+    if count != store.len() || armed != store.timer_count() {
+        return fail(0, format!("{count} topics / {armed} timers vs {} / {}", store.len(), store.timer_count()));
+    }
+    for (room, r) in &engine.rooms {
+        for topic in [&r.shown, &r.pending].into_iter().flatten() {
+            let held = store
+                .find(topic)
+                .is_some_and(|i| store.get(i).holders.contains(&Holder::Room(*room)));
+            if !held {
+                return fail(8, format!("{room:?} refers to {topic:?} without holding it"));
+            }
+        }
+        if r.shown.is_some() && r.shown == r.pending {
+            return fail(8, format!("{room:?} awaits the topic it shows"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that nothing leaks once the engine is quiescent (no timer armed; the
+/// caller also knows no reply is in flight): every topic has holders and is
+/// active or reported failed; no room awaits a topic that is not failed.
+pub fn check_quiescent(engine: &Engine) -> Result<(), Violation> {
+    if !engine.socket_up {
+        return Ok(());
+    }
+    for (_, e) in engine.store.iter() {
+        let served = matches!(
+            e.status,
+            Status::Live {
+                phase: Phase::Active,
+                ..
+            } | Status::Failed(_)
+        );
+        if e.holders.is_empty() || !served {
+            return fail(
+                7,
+                format!("quiescent with {:?} {:?} and {} holders", e.name, e.status, e.holders.len()),
+            );
+        }
+    }
+    for (room, r) in &engine.rooms {
+        if let Some(p) = &r.pending {
+            let failed = engine
+                .store
+                .find(p)
+                .is_some_and(|i| matches!(engine.store.get(i).status, Status::Failed(_)));
+            if !failed {
+                return fail(8, format!("quiescent {room:?} still awaits {p:?}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What the audit knows of one incarnation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Incarnation {
+    phase: Phase,
+    settling: bool,
+}
+
+
+/// Ghost state built from the engine's outputs alone. Feed it every effect and
+/// event, in order; each call says whether the output was legal.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Audit {
+    live: BTreeMap<(Arc<str>, JoinRef), Incarnation>,
+    /// Incarnations destroyed whose resources are also destroyed (pruned).
+    finished: u64,
+}
+
+impl Audit {
+    /// A new audit, before the engine emitted anything.
+    pub fn new() -> Audit {
+        Audit::default()
+    }
+
+    /// Checks one output.
+    pub fn on_output(&mut self, output: &Output) -> Result<(), Violation> {
+        match output {
+            Output::Effect(e) => self.on_effect(e),
+            Output::Event(e) => self.on_event(e),
+        }
+    }
+
+    /// Checks one effect.
+    pub fn on_effect(&mut self, effect: &Effect) -> Result<(), Violation> {
+        match effect {
+            Effect::CreateResources { topic, join_ref } => {
+                if self.live.keys().any(|(t, _)| t == topic) {
+                    return fail(2, format!("second live incarnation {join_ref} of {topic:?}"));
+                }
+                let key = (topic.clone(), *join_ref);
+                self.live.insert(
+                    key,
+                    Incarnation {
+                        phase: Phase::Connecting,
+                        settling: false,
+                    },
+                );
+                Ok(())
+            }
+            Effect::Join { topic, join_ref, .. } => self.expect(topic, *join_ref, 6, |i| {
+                i.phase == Phase::Connecting
+            }),
+            Effect::StartSettling { topic, join_ref } => self.expect(topic, *join_ref, 6, |i| {
+                i.phase == Phase::Settling
+            }),
+            Effect::AbortSettling { topic, join_ref } | Effect::Leave { topic, join_ref } => {
+                self.expect(topic, *join_ref, 6, |i| {
+                    i.phase == Phase::Destroyed
+                })
+            }
+            Effect::DestroyResources { topic, join_ref } => {
+                self.expect(topic, *join_ref, 6, |i| {
+                    i.phase == Phase::Destroyed
+                })?;
+                self.live.remove(&(topic.clone(), *join_ref));
+                self.finished += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks one event.
+    pub fn on_event(&mut self, event: &Event) -> Result<(), Violation> {
+        let Event::PhaseChanged {
+            topic,
+            join_ref,
+            from,
+            to,
+            trigger,
+        } = event
+        else {
+            return Ok(());
+        };
+        let Some(inc) = self.live.get_mut(&(topic.clone(), *join_ref)) else {
+            return fail(6, format!("{topic:?} {join_ref} changed phase without resources"));
+        };
+        match (from, trigger) {
+            (None, None) if *to == Phase::Connecting && inc.phase == Phase::Connecting => Ok(()),
+            (Some(from), Some(trigger)) => {
+                if *from != inc.phase {
+                    return fail(5, format!("{topic:?} {join_ref} left {from} but was {}", inc.phase));
+                }
+                if next(*from, *trigger) != Some(*to) {
+                    return fail(5, format!("{topic:?} {join_ref}: {from} --{trigger:?}--> {to} is not a row"));
+                }
+                if *trigger == Trigger::JoinOkSettling {
+                    inc.settling = true;
+                }
+                if *to == Phase::Active && *from == Phase::Connecting && inc.settling {
+                    return fail(4, format!("{topic:?} {join_ref} active without settling"));
+                }
+                inc.phase = *to;
+                Ok(())
+            }
+            _ => fail(5, format!("malformed phase change {event:?}")),
+        }
+    }
+
+    /// Checks the audit's view agrees with the engine: every live incarnation
+    /// the engine has is one the audit saw created, in the same phase, and
+    /// every incarnation the audit holds is the engine's current one (or has
+    /// been destroyed and awaits its resource destruction, which cannot be:
+    /// the engine emits both in one step).
+    pub fn check_against(&self, engine: &Engine) -> Result<(), Violation> {
+        let mut live = 0;
+        for (_, e) in engine.store.iter() {
+            if let Status::Live { join_ref, phase } = e.status {
+                live += 1;
+                match self.live.get(&(e.name.clone(), join_ref)) {
+                    Some(inc) if inc.phase == phase => {}
+                    other => {
+                        return fail(5, format!("{:?} {join_ref} is {phase} in the engine, audit has {other:?}", e.name))
+                    }
+                }
+            }
+        }
+        if live != self.live.len() {
+            return fail(6, format!("{} incarnations hold resources, engine has {live} live", self.live.len()));
+        }
+        Ok(())
+    }
+
+    /// Incarnations whose resources exist now.
+    pub fn live_resources(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Incarnations fully destroyed so far.
+    pub fn finished(&self) -> u64 {
+        self.finished
+    }
+}
+
+impl Audit {
+    fn expect(
+        &self,
+        topic: &Arc<str>,
+        join_ref: JoinRef,
+        invariant: u8,
+        ok: impl Fn(&Incarnation) -> bool,
+    ) -> Result<(), Violation> {
+        match self.live.get(&(topic.clone(), join_ref)) {
+            Some(i) if ok(i) => Ok(()),
+            other => fail(invariant, format!("unexpected effect for {topic:?} {join_ref} in state {other:?}")),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Typed errors for API misuse. Each message says what to do about it.
+
+use std::sync::Arc;
+
+/// Why a subscribe, switch or other request was refused. Nothing the
+/// registry already held changes when one of these is returned.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The topic string is not acceptable.
+    #[error(transparent)]
+    Topic(#[from] TopicError),
+    /// The registry manages as many topics as it may.
+    #[error(
+        "the registry already manages {limit} topics: unsubscribe from one first, \
+         or raise Limits::max_topics (the server may refuse more channels per socket)"
+    )]
+    TooManyTopics {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The topic has as many holders as it may.
+    #[error(
+        "topic {topic:?} already has {limit} holders: share one subscription, \
+         or raise Limits::max_holders_per_topic"
+    )]
+    TooManyHolders {
+        /// The topic.
+        topic: Arc<str>,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A second holder asked for the topic with other join options.
+    #[error(
+        "topic {topic:?} is already joined with other join params or settling: \
+         one channel per topic has one set of params; subscribe with the same ones, \
+         or unsubscribe everyone first"
+    )]
+    ParamsConflict {
+        /// The topic.
+        topic: Arc<str>,
+    },
+}
+
+/// Why a topic string was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TopicError {
+    /// The empty string.
+    #[error("topic is empty: pass a Phoenix topic such as \"room:42\"")]
+    Empty,
+    /// Leading or trailing whitespace.
+    #[error("topic {0:?} starts or ends with whitespace: trim it first")]
+    Padded(String),
+    /// A control character.
+    #[error("topic {topic:?} has a control character at byte {at}: topics must be printable")]
+    ControlChar {
+        /// The topic.
+        topic: String,
+        /// Byte offset of the character.
+        at: usize,
+    },
+    /// Longer than the limit.
+    #[error("topic is {len} bytes long, over the limit of {max}: shorten it or raise Limits::max_topic_len")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The configured limit.
+        max: usize,
+    },
+}
+
+/// Why a [`Config`](crate::engine::Config) was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `max_attempts` is zero.
+    #[error("max_attempts is 0: a topic needs at least one join attempt; use 1 or more")]
+    ZeroAttempts,
+    /// `rejoin_backoff` is empty.
+    #[error("rejoin_backoff is empty: give at least one delay, e.g. [1 s]")]
+    EmptyBackoff,
+    /// A limit is zero.
+    #[error("a limit is 0: every limit must allow at least one")]
+    ZeroLimit,
+    /// Jitter over 100 %.
+    #[error("jitter_permille is {0}: use 0 to 1000 (thousandths of the retry delay)")]
+    Jitter(u16),
+}
+
+/// Checks a topic string, returning it unchanged when acceptable.
+pub(crate) fn validate_topic(topic: &str, max_len: usize) -> Result<(), TopicError> {
+    if topic.is_empty() {
+        return Err(TopicError::Empty);
+    }
+    if topic.len() > max_len {
+        return Err(TopicError::TooLong {
+            len: topic.len(),
+            max: max_len,
+        });
+    }
+    if topic.starts_with(char::is_whitespace) || topic.ends_with(char::is_whitespace) {
+        return Err(TopicError::Padded(topic.to_owned()));
+    }
+    if let Some((at, _)) = topic.char_indices().find(|(_, c)| c.is_control()) {
+        return Err(TopicError::ControlChar {
+            topic: topic.to_owned(),
+            at,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,365 @@
+//! The pure lifecycle engine: no IO, no clock, no async runtime.
+//!
+//! Inputs are the application's requests ([`Engine::subscribe`],
+//! [`Engine::unsubscribe`], [`Engine::switch`], [`Engine::close_all`]) and the
+//! `handle_*` methods (protocol replies, resource results, socket state,
+//! [`Engine::handle_timeout`]). Outputs are drained with
+//! [`Engine::poll_output`] (work for the driver and news for the
+//! application, in order) and [`Engine::poll_timeout`] (when to call
+//! `handle_timeout` next). Every input takes `now`; the engine never reads a
+//! clock. After each input, drain the outputs fully.
+
+mod config;
+mod error;
+mod ids;
+mod lifecycle;
+mod output;
+mod phase;
+mod query;
+mod rng;
+mod rooms;
+mod store;
+mod canonical;
+
+pub mod audit;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use config::{Config, Limits};
+pub use error::{ConfigError, Error, TopicError};
+pub use ids::{Holder, JoinRef, RoomId, SubscriberId};
+pub use output::{Effect, Event, FailReason, IgnoreReason, InputKind, Output};
+pub use phase::{next, Phase, Trigger, TRANSITIONS};
+pub use query::{RoomInfo, Stats, TopicInfo, TopicStatus};
+
+use rng::SplitMix64;
+use rooms::Room;
+use store::{Nanos, Status, Store};
+
+/// Join options a holder asks a topic for. All holders of one topic must ask
+/// for the same ones (a topic is one channel with one set of params).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct JoinOptions {
+    /// Join params as JSON object text (`None` = `{}`).
+    pub params: Option<Arc<str>>,
+    /// Settle before active; `None` = the registry's [`Config::settling`].
+    pub settling: Option<bool>,
+}
+
+impl JoinOptions {
+    /// Options with these params.
+    pub fn with_params(params: impl Into<Arc<str>>) -> Self {
+        JoinOptions {
+            params: Some(params.into()),
+            settling: None,
+        }
+    }
+}
+
+/// A server's answer to a join.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum JoinReply {
+    /// `{"status": "ok"}`.
+    Ok,
+    /// `{"status": "error"}`, with the server's reason if it gave one.
+    Error(Option<Arc<str>>),
+}
+
+/// What a subscribe did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscribed {
+    /// False when the subscriber already held the topic (idempotent).
+    pub newly_added: bool,
+    /// Where the topic stands now.
+    pub status: TopicStatus,
+}
+
+/// What an unsubscribe did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unsubscribed {
+    /// The subscriber was removed.
+    Removed,
+    /// The subscriber did not hold the topic (or the topic is unknown);
+    /// nothing changed.
+    NotSubscribed,
+}
+
+/// What a protocol or resource input did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Handled {
+    /// It changed the engine's state.
+    Applied,
+    /// It was ignored (and reported with [`Event::Ignored`]); nothing changed.
+    Ignored(IgnoreReason),
+}
+
+/// What a room switch did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Switched {
+    /// The topic is joining; the room keeps showing its current topic until
+    /// it is active.
+    Pending,
+    /// The topic was already active: the room shows it now.
+    Shown,
+    /// The room was already switching to this topic.
+    AlreadyPending,
+    /// The room already shows this topic and was switching nowhere.
+    AlreadyShown,
+    /// The room shows this topic; the switch it had pending was cancelled.
+    Cancelled,
+}
+
+/// The lifecycle engine. See the [module docs](self) and the crate's drive
+/// loop example.
+///
+/// `Clone + Hash + Eq + Debug`: equality and hashing are canonical (topics in
+/// name order, slot layout ignored), so a model checker can hold the engine in
+/// its state and deduplicate equal states.
+#[derive(Clone)]
+pub struct Engine {
+    config: Arc<Config>,
+    epoch: Instant,
+    now: Nanos,
+    socket_up: bool,
+    last_ref: u64,
+    rng: SplitMix64,
+    store: Store,
+    rooms: BTreeMap<RoomId, Room>,
+    outputs: VecDeque<Output>,
+}
+
+impl Engine {
+    /// A new engine, with the socket down (call [`Engine::handle_socket_up`]
+    /// once it is connected). `now` is the engine's epoch.
+    pub fn new(config: Config, now: Instant) -> Result<Engine, ConfigError> {
+        config.validate()?;
+        Ok(Engine {
+            rng: SplitMix64::new(config.seed),
+            config: Arc::new(config),
+            epoch: now,
+            now: 0,
+            socket_up: false,
+            last_ref: 0,
+            store: Store::default(),
+            rooms: BTreeMap::new(),
+            outputs: VecDeque::new(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Whether the engine believes the socket is up.
+    pub fn is_socket_up(&self) -> bool {
+        self.socket_up
+    }
+
+    /// Adds `subscriber` as a holder of `topic`, creating and joining the
+    /// topic if it is new, reviving it if it is draining, and retrying it if
+    /// it had failed. Idempotent for a subscriber that already holds it.
+    pub fn subscribe(
+        &mut self,
+        topic: &str,
+        subscriber: SubscriberId,
+        options: &JoinOptions,
+        now: Instant,
+    ) -> Result<Subscribed, Error> {
+        self.advance(now);
+        let (idx, newly_added) = self.hold(topic, Holder::Subscriber(subscriber), options)?;
+        Ok(Subscribed {
+            newly_added,
+            status: TopicStatus::of(&self.store.get(idx).status),
+        })
+    }
+
+    /// Removes `subscriber` from `topic`. The last holder leaving drains an
+    /// active topic (kept joined for the grace period) and ends a joining one
+    /// at once. An unknown subscriber or topic changes nothing.
+    pub fn unsubscribe(&mut self, topic: &str, subscriber: SubscriberId, now: Instant) -> Unsubscribed {
+        self.advance(now);
+        match self.store.find(topic) {
+            Some(idx) if self.release(idx, Holder::Subscriber(subscriber), Trigger::LastHolderLeft) => {
+                Unsubscribed::Removed
+            }
+            _ => Unsubscribed::NotSubscribed,
+        }
+    }
+
+    /// Ends everything (logout): every incarnation is destroyed (leaving the
+    /// joined ones), every resource destroyed, every room and holder dropped.
+    pub fn close_all(&mut self, now: Instant) {
+        self.advance(now);
+        self.rooms.clear();
+        for idx in 0..self.store.slot_count() {
+            if self.store.try_get(idx).is_none() {
+                continue;
+            }
+            self.store.get_mut(idx).holders.clear();
+            if self.store.get(idx).join_ref().is_some() {
+                let _ = self.transition(idx, Trigger::CloseAll, None);
+            } else {
+                self.remove_topic(idx);
+            }
+        }
+    }
+
+    /// A join reply for `join_ref`.
+    pub fn handle_join_reply(&mut self, topic: &str, join_ref: JoinRef, reply: JoinReply, now: Instant) -> Handled {
+        self.advance(now);
+        match reply {
+            JoinReply::Ok => self.protocol_input(topic, join_ref, InputKind::JoinOk, None),
+            JoinReply::Error(reason) => self.protocol_input(topic, join_ref, InputKind::JoinError, reason),
+        }
+    }
+
+    /// A `phx_close` for `join_ref`: the server ended the channel.
+    pub fn handle_close(&mut self, topic: &str, join_ref: JoinRef, now: Instant) -> Handled {
+        self.advance(now);
+        self.protocol_input(topic, join_ref, InputKind::Close, None)
+    }
+
+    /// A `phx_error` for `join_ref`: the channel crashed on the server.
+    pub fn handle_error(&mut self, topic: &str, join_ref: JoinRef, now: Instant) -> Handled {
+        self.advance(now);
+        self.protocol_input(topic, join_ref, InputKind::Error, None)
+    }
+
+    /// The resources of `join_ref` finished settling.
+    pub fn handle_settled(&mut self, topic: &str, join_ref: JoinRef, now: Instant) -> Handled {
+        self.advance(now);
+        self.protocol_input(topic, join_ref, InputKind::Settled, None)
+    }
+
+    /// The resources of `join_ref` failed to settle.
+    pub fn handle_settle_failed(
+        &mut self,
+        topic: &str,
+        join_ref: JoinRef,
+        reason: Option<Arc<str>>,
+        now: Instant,
+    ) -> Handled {
+        self.advance(now);
+        self.protocol_input(topic, join_ref, InputKind::SettleFailed, reason)
+    }
+
+    /// The socket is connected: every topic that still has holders gets a new
+    /// incarnation at once (as phoenix.js rejoins on reconnect), and retry
+    /// counts start over.
+    pub fn handle_socket_up(&mut self, now: Instant) {
+        self.advance(now);
+        if self.socket_up {
+            return;
+        }
+        self.socket_up = true;
+        for idx in 0..self.store.slot_count() {
+            let Some(entry) = self.store.try_get(idx) else { continue };
+            let restart = match &entry.status {
+                Status::Offline | Status::Backoff => true,
+                Status::Failed(reason) => *reason != FailReason::ClosedByServer,
+                Status::Live { .. } => false,
+            };
+            if restart {
+                self.store.disarm(idx);
+                self.store.get_mut(idx).attempts = 0;
+                self.start_incarnation(idx);
+            }
+        }
+    }
+
+    /// The socket went down: every incarnation is destroyed (the server
+    /// forgets them too) and topics with holders wait for the socket.
+    pub fn handle_socket_down(&mut self, now: Instant) {
+        self.advance(now);
+        if !self.socket_up {
+            return;
+        }
+        self.socket_up = false;
+        for idx in 0..self.store.slot_count() {
+            let Some(entry) = self.store.try_get(idx) else { continue };
+            match entry.status {
+                Status::Live { .. } => {
+                    let _ = self.transition(idx, Trigger::SocketDown, None);
+                }
+                Status::Backoff => {
+                    self.store.disarm(idx);
+                    self.store.get_mut(idx).status = Status::Offline;
+                }
+                Status::Offline | Status::Failed(_) => {}
+            }
+        }
+    }
+
+    /// Fires every timer due at `now`. Idempotent: a second call with the same
+    /// `now` does nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
+        while let Some(idx) = self.store.pop_due(self.now) {
+            self.fire(idx);
+        }
+    }
+
+    /// When [`Engine::handle_timeout`] should be called next, if any timer is
+    /// armed.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.store.next_deadline().map(|at| self.instant(at))
+    }
+
+    /// The next output, in the order the engine produced them: an effect for
+    /// the driver to perform or an event for the application. Drain until
+    /// `None` after every input.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// How many outputs wait to be polled.
+    pub fn queued_outputs(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// Fires the timer of `topic` now, whatever its deadline, through the same
+    /// code as [`Engine::handle_timeout`]; the clock moves to the deadline.
+    /// For model checkers, which treat timers as events that may happen in any
+    /// order. Returns false when the topic has no armed timer.
+    #[doc(hidden)]
+    pub fn fire_timer(&mut self, topic: &str) -> bool {
+        let Some(idx) = self.store.find(topic) else { return false };
+        let Some(at) = self.store.get(idx).deadline else { return false };
+        self.now = self.now.max(at);
+        self.store.disarm(idx);
+        self.fire(idx);
+        true
+    }
+
+    pub(crate) fn emit_effect(&mut self, effect: Effect) {
+        self.outputs.push_back(Output::Effect(effect));
+    }
+
+    pub(crate) fn emit_event(&mut self, event: Event) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    fn advance(&mut self, now: Instant) {
+        let t = now.saturating_duration_since(self.epoch);
+        let t = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX);
+        self.now = self.now.max(t);
+    }
+
+    fn instant(&self, at: Nanos) -> Instant {
+        self.epoch + Duration::from_nanos(at)
+    }
+
+    fn after(&self, d: Duration) -> Nanos {
+        self.now
+            .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+}

@@ -1,0 +1,200 @@
+//! Read-only views: one topic, every topic, rooms, and counts by phase.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::engine::ids::{Holder, JoinRef, RoomId};
+use crate::engine::output::FailReason;
+use crate::engine::phase::Phase;
+use crate::engine::store::{Status, TopicEntry};
+use crate::engine::Engine;
+
+/// Where a topic stands.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TopicStatus {
+    /// An incarnation exists, in this phase.
+    Live {
+        /// The incarnation.
+        join_ref: JoinRef,
+        /// Its phase.
+        phase: Phase,
+    },
+    /// Waiting to retry after a failure.
+    Retrying,
+    /// Waiting for the socket.
+    Offline,
+    /// Gave up with this error; subscribe again (or reconnect) to retry.
+    Failed(FailReason),
+}
+
+impl TopicStatus {
+    pub(crate) fn of(status: &Status) -> TopicStatus {
+        match status {
+            Status::Live { join_ref, phase } => TopicStatus::Live {
+                join_ref: *join_ref,
+                phase: *phase,
+            },
+            Status::Backoff => TopicStatus::Retrying,
+            Status::Offline => TopicStatus::Offline,
+            Status::Failed(r) => TopicStatus::Failed(r.clone()),
+        }
+    }
+
+    /// The phase, when an incarnation exists.
+    pub fn phase(&self) -> Option<Phase> {
+        match self {
+            TopicStatus::Live { phase, .. } => Some(*phase),
+            _ => None,
+        }
+    }
+}
+
+/// A view of one topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicInfo<'a> {
+    /// The topic.
+    pub topic: &'a Arc<str>,
+    /// Where it stands.
+    pub status: TopicStatus,
+    /// Who holds it, in canonical order.
+    pub holders: &'a [Holder],
+    /// Joins in a row that have not reached active.
+    pub attempts: u8,
+    /// The armed timer's deadline, if any.
+    pub deadline: Option<Instant>,
+}
+
+/// What a room shows and waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomInfo<'a> {
+    /// The topic shown (none before the first switch completes).
+    pub shown: Option<&'a Arc<str>>,
+    /// The topic being switched to.
+    pub pending: Option<&'a Arc<str>>,
+}
+
+/// Counts for dashboards and leak checks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Stats {
+    /// Topics managed.
+    pub topics: usize,
+    /// Incarnations connecting.
+    pub connecting: usize,
+    /// Incarnations settling.
+    pub settling: usize,
+    /// Incarnations active.
+    pub active: usize,
+    /// Incarnations draining.
+    pub draining: usize,
+    /// Topics waiting to retry.
+    pub retrying: usize,
+    /// Topics waiting for the socket.
+    pub offline: usize,
+    /// Topics reported failed.
+    pub failed: usize,
+    /// Holders over all topics.
+    pub holders: usize,
+    /// Rooms.
+    pub rooms: usize,
+    /// Armed timers.
+    pub timers: usize,
+    /// Outputs not yet polled.
+    pub queued_outputs: usize,
+}
+
+impl Stats {
+    /// Whether nothing at all is left: no topic, room, timer or queued output.
+    pub fn is_empty(&self) -> bool {
+        *self == Stats::default()
+    }
+}
+
+impl Engine {
+    /// One topic, if the registry manages it.
+    pub fn topic(&self, topic: &str) -> Option<TopicInfo<'_>> {
+        self.store.find(topic).map(|idx| self.info(self.store.get(idx)))
+    }
+
+    /// Every topic, in no particular order.
+    pub fn topics(&self) -> impl Iterator<Item = TopicInfo<'_>> + '_ {
+        self.store.iter().map(|(_, e)| self.info(e))
+    }
+
+    /// The current incarnation of `topic` when it is active: the only join_ref
+    /// a push may be stamped with, and the only one whose messages reach
+    /// subscribers.
+    pub fn active_join_ref(&self, topic: &str) -> Option<JoinRef> {
+        let entry = self.store.get(self.store.find(topic)?);
+        match entry.status {
+            Status::Live {
+                join_ref,
+                phase: Phase::Active,
+            } => Some(join_ref),
+            _ => None,
+        }
+    }
+
+    /// The current incarnation of `topic`, in whatever phase.
+    pub fn current_join_ref(&self, topic: &str) -> Option<JoinRef> {
+        self.store.get(self.store.find(topic)?).join_ref()
+    }
+
+    /// A room, if it exists.
+    pub fn room(&self, room: RoomId) -> Option<RoomInfo<'_>> {
+        self.rooms.get(&room).map(|r| RoomInfo {
+            shown: r.shown.as_ref(),
+            pending: r.pending.as_ref(),
+        })
+    }
+
+    /// Every room id, in order.
+    pub fn room_ids(&self) -> impl Iterator<Item = RoomId> + '_ {
+        self.rooms.keys().copied()
+    }
+
+    /// Counts by phase and status.
+    pub fn stats(&self) -> Stats {
+        let mut s = Stats {
+            topics: self.store.len(),
+            rooms: self.rooms.len(),
+            timers: self.store.timer_count(),
+            queued_outputs: self.outputs.len(),
+            ..Stats::default()
+        };
+        for (_, e) in self.store.iter() {
+            s.holders += e.holders.len();
+            match e.status {
+                Status::Live { phase, .. } => match phase {
+                    Phase::Connecting => s.connecting += 1,
+                    Phase::Settling => s.settling += 1,
+                    Phase::Active => s.active += 1,
+                    Phase::Draining => s.draining += 1,
+                    Phase::Destroyed => {}
+                },
+                Status::Backoff => s.retrying += 1,
+                Status::Offline => s.offline += 1,
+                Status::Failed(_) => s.failed += 1,
+            }
+        }
+        s
+    }
+
+    /// Approximate heap bytes of the engine's own tables (slots, index,
+    /// timers are excluded), for memory reports. Topic names and spilled
+    /// holder lists are extra; measure with an allocator for the full figure.
+    #[doc(hidden)]
+    pub fn approx_table_bytes(&self) -> usize {
+        self.store.approx_table_bytes()
+    }
+
+    fn info<'a>(&'a self, e: &'a TopicEntry) -> TopicInfo<'a> {
+        TopicInfo {
+            topic: &e.name,
+            status: TopicStatus::of(&e.status),
+            holders: &e.holders,
+            attempts: e.attempts,
+            deadline: e.deadline.map(|at| self.instant(at)),
+        }
+    }
+}
