@@ -20,6 +20,8 @@ mod rng;
 mod rooms;
 mod store;
 mod canonical;
+#[cfg(test)]
+mod tests;
 
 pub mod audit;
 
