@@ -389,6 +389,7 @@ fn limits_are_typed_errors_and_a_draining_topic_makes_room() {
     assert_eq!(sim.engine.topic("b"), None);
     assert_eq!(sim.effects_of("b").last().unwrap(), "destroy 2");
     // A failed switch leaves the room as it was.
+    sim.join_ok("c");
     sim.switch(9, "c");
     let err = sim.engine.switch(RoomId(9), "d", &opts, sim.now).unwrap_err();
     assert_eq!(err, Error::TooManyTopics { limit: 2 });
