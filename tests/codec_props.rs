@@ -54,24 +54,28 @@ fn bytes() -> impl Strategy<Value = Vec<u8>> {
 
 fn client_message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        (text_ref(), text_ref(), name(), name(), json_object()).prop_map(|(join_ref, msg_ref, topic, event, payload)| {
-            Message {
-                join_ref,
-                msg_ref,
-                topic,
-                event,
-                payload: Payload::Json(payload),
+        (text_ref(), text_ref(), name(), name(), json_object()).prop_map(
+            |(join_ref, msg_ref, topic, event, payload)| {
+                Message {
+                    join_ref,
+                    msg_ref,
+                    topic,
+                    event,
+                    payload: Payload::Json(payload),
+                }
             }
-        }),
-        (binary_ref(), binary_ref(), name(), name(), bytes()).prop_map(|(join_ref, msg_ref, topic, event, data)| {
-            Message {
-                join_ref,
-                msg_ref,
-                topic,
-                event,
-                payload: Payload::Binary(data),
+        ),
+        (binary_ref(), binary_ref(), name(), name(), bytes()).prop_map(
+            |(join_ref, msg_ref, topic, event, data)| {
+                Message {
+                    join_ref,
+                    msg_ref,
+                    topic,
+                    event,
+                    payload: Payload::Binary(data),
+                }
             }
-        }),
+        ),
     ]
 }
 
@@ -84,7 +88,11 @@ fn status() -> impl Strategy<Value = ReplyStatus> {
 }
 
 fn server_message() -> impl Strategy<Value = ServerMessage> {
-    let not_reply = || name().prop_filter("phx_reply frames decode as replies", |event| event != "phx_reply");
+    let not_reply = || {
+        name().prop_filter("phx_reply frames decode as replies", |event| {
+            event != "phx_reply"
+        })
+    };
     prop_oneof![
         (text_ref(), text_ref(), name(), status(), json_value()).prop_map(
             |(join_ref, msg_ref, topic, status, response)| {

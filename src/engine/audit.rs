@@ -77,7 +77,7 @@ pub fn check_structure(engine: &Engine) -> Result<(), Violation> {
         }
         if let Some(at) = e.deadline {
             armed += 1;
-            if !store.armed().any(|t| t == (at, idx)) {
+            if !store.is_queued(at, idx) {
                 return fail(0, format!("timer of {:?} is not in the timer set", e.name));
             }
         }

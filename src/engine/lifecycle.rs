@@ -11,7 +11,7 @@ use crate::engine::error::validate_topic;
 use crate::engine::ids::{Holder, JoinRef, RoomId};
 use crate::engine::output::{Effect, Event, FailReason, IgnoreReason, InputKind};
 use crate::engine::phase::{next, Phase, Trigger};
-use crate::engine::store::{Status, TopicEntry};
+use crate::engine::store::{Lane, Status, Store, TopicEntry};
 use crate::engine::{Engine, Error, Handled, JoinOptions};
 
 impl Engine {
@@ -24,8 +24,9 @@ impl Engine {
         options: &JoinOptions,
     ) -> Result<(u32, bool), Error> {
         let settling = options.settling.unwrap_or(self.config.settling);
-        let Some(idx) = self.store.find(topic) else {
-            return self.create_topic(topic, holder, options, settling).map(|i| (i, true));
+        let hash = Store::hash(topic);
+        let Some(idx) = self.store.find_hashed(topic, hash) else {
+            return self.create_topic(topic, hash, holder, options, settling).map(|i| (i, true));
         };
         let limit = self.config.limits.max_holders_per_topic;
         let entry = self.store.get_mut(idx);
@@ -66,6 +67,7 @@ impl Engine {
     fn create_topic(
         &mut self,
         topic: &str,
+        hash: u64,
         holder: Holder,
         options: &JoinOptions,
         settling: bool,
@@ -78,7 +80,8 @@ impl Engine {
         }
         let mut holders = SmallVec::new();
         holders.push(holder);
-        let idx = self.store.insert(TopicEntry {
+        let idx = self.store.insert_hashed(
+            TopicEntry {
             name: Arc::from(topic),
             holders,
             params: options.params.clone(),
@@ -86,16 +89,19 @@ impl Engine {
             attempts: 0,
             status: Status::Offline,
             deadline: None,
-        });
+            },
+            hash,
+        );
         self.start_incarnation(idx);
         Ok(idx)
     }
 
     /// Closes the draining topic whose grace ends first, to make room.
     fn evict_one_draining(&mut self) -> bool {
-        let victim = self.store.armed().map(|(_, idx)| idx).find(|&idx| {
-            self.store.get(idx).phase() == Some(Phase::Draining)
-        });
+        let victim = self
+            .store
+            .in_grace()
+            .find(|&idx| self.store.get(idx).phase() == Some(Phase::Draining));
         match victim {
             Some(idx) => self.transition(idx, Trigger::Evicted, None).is_ok(),
             None => false,
@@ -138,7 +144,7 @@ impl Engine {
         };
         let topic = entry.name.clone();
         let params = entry.params.clone();
-        self.store.arm(idx, deadline);
+        self.store.arm(idx, deadline, Lane::Join);
         self.emit_effect(Effect::CreateResources {
             topic: topic.clone(),
             join_ref,
@@ -234,37 +240,39 @@ impl Engine {
         let Some(to) = next(phase, trigger) else {
             return Err(IgnoreReason::NotApplicable { phase });
         };
-        let topic = entry.name.clone();
-        self.store.disarm(idx);
         self.emit_event(Event::PhaseChanged {
-            topic: topic.clone(),
+            topic: entry.name.clone(),
             join_ref,
             from: Some(phase),
             to,
             trigger: Some(trigger),
         });
-        let deadline = match to {
-            Phase::Settling => Some(self.config.settle_timeout),
-            Phase::Draining => Some(self.config.drain_grace),
-            _ => None,
+        self.store.disarm(idx);
+        let arm = match to {
+            Phase::Destroyed => {
+                let topic = self.store.get(idx).name.clone();
+                self.destroy(idx, topic, join_ref, phase, trigger, detail);
+                return Ok(to);
+            }
+            Phase::Settling => {
+                let topic = self.store.get(idx).name.clone();
+                self.emit_effect(Effect::StartSettling { topic, join_ref });
+                Some((self.config.settle_timeout, Lane::Settle))
+            }
+            Phase::Draining => Some((self.config.drain_grace, Lane::Grace)),
+            Phase::Active | Phase::Connecting => None,
         };
-        if to == Phase::Destroyed {
-            self.destroy(idx, topic, join_ref, phase, trigger, detail);
-            return Ok(to);
-        }
         let entry = self.store.get_mut(idx);
         entry.status = Status::Live { join_ref, phase: to };
-        if let Some(d) = deadline {
-            let at = self.after(d);
-            self.store.arm(idx, at);
+        if to == Phase::Active {
+            entry.attempts = 0;
         }
-        match to {
-            Phase::Settling => self.emit_effect(Effect::StartSettling { topic, join_ref }),
-            Phase::Active => {
-                self.store.get_mut(idx).attempts = 0;
-                self.complete_switches_to(idx);
-            }
-            _ => {}
+        if let Some((d, lane)) = arm {
+            let at = self.after(d);
+            self.store.arm(idx, at, lane);
+        }
+        if to == Phase::Active {
+            self.complete_switches_to(idx);
         }
         Ok(to)
     }
@@ -324,7 +332,7 @@ impl Engine {
         let entry = self.store.get_mut(idx);
         entry.status = Status::Backoff;
         let topic = entry.name.clone();
-        self.store.arm(idx, at);
+        self.store.arm(idx, at, Lane::Backoff);
         self.emit_event(Event::Retrying {
             topic,
             attempt: attempts,

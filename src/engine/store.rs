@@ -1,8 +1,14 @@
 //! Where topics live: a slab of entries, a hash index from topic string to
-//! slot, and an ordered set of armed deadlines. Lookups are O(1) and flat in
-//! the number of topics; only topics with an armed timer are in the timer set.
+//! slot, and the armed timers. Lookups are O(1) and flat in the number of
+//! topics; only topics with an armed timer are in a timer queue.
+//!
+//! Timers of a fixed duration (join, settle, grace) are armed in deadline
+//! order, since time only moves forward: each kind gets a FIFO lane, where
+//! arming is a push and cancelling is lazy (the entry goes stale when the
+//! topic's deadline changes, and is dropped when it reaches the front).
+//! Retry delays vary, so those few live in an ordered set.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -69,8 +75,22 @@ pub(crate) struct Store {
     free: Vec<u32>,
     index: HashTable<u32>,
     len: usize,
-    /// `(deadline, slot)` of every armed timer.
-    timers: BTreeSet<(Nanos, u32)>,
+    /// `(deadline, slot)` per fixed-duration lane, in deadline order; fronts
+    /// are always live entries, later ones may be stale.
+    lanes: [VecDeque<(Nanos, u32)>; 3],
+    /// `(deadline, slot)` of armed retry timers.
+    backoff: BTreeSet<(Nanos, u32)>,
+    /// Topics with an armed timer.
+    armed: usize,
+}
+
+/// Which queue a timer goes into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lane {
+    Join = 0,
+    Settle = 1,
+    Grace = 2,
+    Backoff = 3,
 }
 
 fn hash_str(s: &str) -> u64 {
@@ -83,14 +103,23 @@ impl Store {
     }
 
     pub(crate) fn find(&self, topic: &str) -> Option<u32> {
+        self.find_hashed(topic, hash_str(topic))
+    }
+
+    /// The hash [`Store::find_hashed`] and [`Store::insert_hashed`] take, so a
+    /// miss followed by an insert hashes once.
+    pub(crate) fn hash(topic: &str) -> u64 {
+        hash_str(topic)
+    }
+
+    pub(crate) fn find_hashed(&self, topic: &str, hash: u64) -> Option<u32> {
         let slots = &self.slots;
         self.index
-            .find(hash_str(topic), |&i| slot_name(slots, i) == topic)
+            .find(hash, |&i| slot_name(slots, i) == topic)
             .copied()
     }
 
-    pub(crate) fn insert(&mut self, entry: TopicEntry) -> u32 {
-        let hash = hash_str(&entry.name);
+    pub(crate) fn insert_hashed(&mut self, entry: TopicEntry, hash: u64) -> u32 {
         let idx = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = Some(entry);
@@ -145,46 +174,113 @@ impl Store {
             .filter_map(|(i, s)| s.as_ref().map(|e| (i as u32, e)))
     }
 
-    pub(crate) fn arm(&mut self, idx: u32, at: Nanos) {
+    /// Arms the topic's one timer. `lane` must be the fixed-duration lane of
+    /// the timer's kind (so deadlines in a lane never decrease), or `Backoff`.
+    pub(crate) fn arm(&mut self, idx: u32, at: Nanos, lane: Lane) {
         self.disarm(idx);
-        self.timers.insert((at, idx));
+        match lane {
+            Lane::Backoff => {
+                self.backoff.insert((at, idx));
+            }
+            _ => {
+                let q = &mut self.lanes[lane as usize];
+                debug_assert!(q.back().is_none_or(|&(last, _)| last <= at), "lane out of order");
+                q.push_back((at, idx));
+            }
+        }
         self.get_mut(idx).deadline = Some(at);
+        self.armed += 1;
     }
 
     pub(crate) fn disarm(&mut self, idx: u32) {
-        if let Some(at) = self.get_mut(idx).deadline.take() {
-            self.timers.remove(&(at, idx));
+        let Some(at) = self.get_mut(idx).deadline.take() else { return };
+        self.armed -= 1;
+        if !self.backoff.is_empty() {
+            self.backoff.remove(&(at, idx));
+        }
+        for lane in 0..3 {
+            self.clean_front(lane);
+        }
+        let queued: usize = self.lanes.iter().map(VecDeque::len).sum();
+        if queued > 2 * self.armed + 1024 {
+            self.compact();
         }
     }
 
+    fn is_live(&self, at: Nanos, idx: u32) -> bool {
+        self.try_get(idx).is_some_and(|e| e.deadline == Some(at))
+    }
+
+    fn clean_front(&mut self, lane: usize) {
+        while let Some(&(at, idx)) = self.lanes[lane].front() {
+            if self.is_live(at, idx) {
+                break;
+            }
+            self.lanes[lane].pop_front();
+        }
+    }
+
+    /// Drops stale entries from the middle of the lanes (amortised: runs when
+    /// they outnumber the armed timers).
+    fn compact(&mut self) {
+        let mut lanes = std::mem::take(&mut self.lanes);
+        for q in &mut lanes {
+            q.retain(|&(at, idx)| self.is_live(at, idx));
+        }
+        self.lanes = lanes;
+    }
+
+    fn earliest(&self) -> Option<(Nanos, u32, usize)> {
+        let lanes = self.lanes.iter().enumerate().filter_map(|(i, q)| q.front().map(|&(at, idx)| (at, idx, i)));
+        let backoff = self.backoff.first().map(|&(at, idx)| (at, idx, 3));
+        lanes.chain(backoff).min()
+    }
+
     pub(crate) fn next_deadline(&self) -> Option<Nanos> {
-        self.timers.first().map(|&(at, _)| at)
+        self.earliest().map(|(at, _, _)| at)
     }
 
     /// Takes the earliest timer due at or before `now`, disarming it.
     pub(crate) fn pop_due(&mut self, now: Nanos) -> Option<u32> {
-        let &(at, idx) = self.timers.first()?;
+        let (at, idx, lane) = self.earliest()?;
         if at > now {
             return None;
         }
-        self.timers.pop_first();
+        if lane == 3 {
+            self.backoff.pop_first();
+        } else {
+            self.lanes[lane].pop_front();
+        }
         self.get_mut(idx).deadline = None;
+        self.armed -= 1;
+        for lane in 0..3 {
+            self.clean_front(lane);
+        }
         Some(idx)
     }
 
-    /// Slots with an armed timer, earliest first.
-    pub(crate) fn armed(&self) -> impl Iterator<Item = (Nanos, u32)> + '_ {
-        self.timers.iter().copied()
+    /// Slots whose grace period is running, earliest deadline first.
+    pub(crate) fn in_grace(&self) -> impl Iterator<Item = u32> + '_ {
+        self.lanes[Lane::Grace as usize]
+            .iter()
+            .filter(|&&(at, idx)| self.is_live(at, idx))
+            .map(|&(_, idx)| idx)
+    }
+
+    /// Whether `(at, idx)` is queued as a live timer.
+    pub(crate) fn is_queued(&self, at: Nanos, idx: u32) -> bool {
+        self.backoff.contains(&(at, idx)) || self.lanes.iter().any(|q| q.contains(&(at, idx)))
     }
 
     pub(crate) fn timer_count(&self) -> usize {
-        self.timers.len()
+        self.armed
     }
 
     /// Heap bytes this store owns (excluding topic names and holder spills),
     /// for memory reports.
     pub(crate) fn approx_table_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Option<TopicEntry>>()
+            + self.lanes.iter().map(|q| q.capacity() * 16).sum::<usize>()
             + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
             + self.free.capacity() * 4
     }
