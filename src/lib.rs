@@ -61,3 +61,8 @@ pub mod engine;
 
 #[cfg(feature = "phoenix")]
 pub mod phoenix;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

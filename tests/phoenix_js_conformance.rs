@@ -2,7 +2,7 @@
 //! asserts joins, errors, replies, push timeouts, broadcasts, duplicate topics, crash and
 //! rejoin, presence, binary frames and heartbeats.
 //!
-//! Needs Node.js and the pinned client: run `npm ci --prefix tests/js` once.
+//! Needs Node.js and npm; the pinned client is installed on first run (`npm ci --prefix tests/js`).
 #![cfg(feature = "dev-server")]
 
 use std::io::Read;
@@ -26,6 +26,16 @@ fn js_dir() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phoenix_js_client_conforms() {
     let dir = js_dir();
+    let installed = |p: &str| dir.join("node_modules").join(p).join("package.json").is_file();
+    if !(installed("phoenix") && installed("ws")) {
+        // First run on a fresh checkout: install the pinned packages (lockfile).
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .status()
+            .expect("npm runs (install Node.js 20+ and npm)");
+        assert!(status.success(), "npm ci --prefix tests/js failed");
+    }
     for package in ["phoenix", "ws"] {
         assert!(
             dir.join("node_modules").join(package).join("package.json").is_file(),

@@ -328,6 +328,13 @@ impl Engine {
         self.outputs.len()
     }
 
+    /// A fresh ref for a push or a heartbeat, from the same counter as join
+    /// refs, so no two frames on a socket share a ref.
+    pub fn mint_ref(&mut self) -> u64 {
+        self.last_ref += 1;
+        self.last_ref
+    }
+
     /// Fires the timer of `topic` now, whatever its deadline, through the same
     /// code as [`Engine::handle_timeout`]; the clock moves to the deadline.
     /// For model checkers, which treat timers as events that may happen in any

@@ -135,6 +135,17 @@ impl Engine {
         }
     }
 
+    /// Whether a message from the server for `topic`, stamped with `join_ref`
+    /// (`None` for broadcasts), reaches the topic's subscribers: only when the
+    /// topic is active and the message belongs to its current incarnation (or
+    /// is a broadcast). Everything else is cross-talk from an old incarnation.
+    pub fn accepts(&self, topic: &str, join_ref: Option<JoinRef>) -> bool {
+        match self.active_join_ref(topic) {
+            Some(current) => join_ref.is_none_or(|r| r == current),
+            None => false,
+        }
+    }
+
     /// The current incarnation of `topic`, in whatever phase.
     pub fn current_join_ref(&self, topic: &str) -> Option<JoinRef> {
         self.store.get(self.store.find(topic)?).join_ref()
