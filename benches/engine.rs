@@ -83,7 +83,10 @@ fn throughput(c: &mut Criterion, sizes: &[usize]) {
             g.finish();
         }
         assert!(hot.engine.stats().active >= n, "the background stayed live");
-        assert!(uniform.engine.stats().active >= n, "the background stayed live");
+        assert!(
+            uniform.engine.stats().active >= n,
+            "the background stayed live"
+        );
     }
 }
 

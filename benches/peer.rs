@@ -59,7 +59,10 @@ fn run_phoenix_js(live: &str) -> Result<Vec<(String, usize, f64)>, String> {
         .output()
         .map_err(|e| format!("cannot run node ({e}): install Node.js 20+"))?;
     if !out.status.success() {
-        return Err(format!("churn.mjs failed:\n{}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "churn.mjs failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let rows = text
@@ -83,7 +86,10 @@ fn main() {
         return; // `cargo bench -- --list` and test discovery
     }
     let live = std::env::var("PEER_LIVE").unwrap_or_else(|_| "1000,10000".into());
-    let sizes: Vec<usize> = live.split(',').filter_map(|s| s.trim().parse().ok()).collect();
+    let sizes: Vec<usize> = live
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
     eprintln!("phoenix.js churn at {live} live channels ...");
     let js = match run_phoenix_js(&live) {
         Ok(rows) => rows,
@@ -107,9 +113,15 @@ fn main() {
         let mut w = Workload::new(n, false);
         for (js_name, name, op) in ops {
             let ours = time_op(&mut w, op, Duration::from_millis(1500));
-            let theirs = js.iter().find(|(s, l, _)| s == js_name && *l == n).map(|r| r.2);
+            let theirs = js
+                .iter()
+                .find(|(s, l, _)| s == js_name && *l == n)
+                .map(|r| r.2);
             match theirs {
-                Some(t) => println!("{name:<10} {n:>7} {t:>16.1} {ours:>16.1} {:>9.2}x", t / ours),
+                Some(t) => println!(
+                    "{name:<10} {n:>7} {t:>16.1} {ours:>16.1} {:>9.2}x",
+                    t / ours
+                ),
                 None => println!("{name:<10} {n:>7} {:>16} {ours:>16.1} {:>10}", "-", "-"),
             }
         }

@@ -41,7 +41,9 @@ fn subscribe_unsubscribe_on_a_live_topic_does_not_allocate_once_warm() {
     };
     let mut engine = Engine::new(config, now).unwrap();
     engine.handle_socket_up(now);
-    let topics: Vec<String> = (0..1000).map(|i| format!("workflow:{i:08x}-aaaa-bbbb-cccc-dddddddddddd:v1")).collect();
+    let topics: Vec<String> = (0..1000)
+        .map(|i| format!("workflow:{i:08x}-aaaa-bbbb-cccc-dddddddddddd:v1"))
+        .collect();
     let opts = JoinOptions::default();
     for t in &topics {
         engine.subscribe(t, SubscriberId(0), &opts, now).unwrap();
@@ -62,7 +64,20 @@ fn subscribe_unsubscribe_on_a_live_topic_does_not_allocate_once_warm() {
         churn(&mut engine);
     }
     let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
-    assert_eq!(allocated, 0, "subscribe/unsubscribe allocated {allocated} times");
-    assert_eq!(engine.queued_outputs(), 0, "no output for a holder change on a live topic");
+    assert_eq!(
+        allocated, 0,
+        "subscribe/unsubscribe allocated {allocated} times"
+    );
+    assert_eq!(
+        engine.queued_outputs(),
+        0,
+        "no output for a holder change on a live topic"
+    );
     assert_eq!(engine.stats().active, 1000);
+}
+
+#[test]
+fn engine_is_send_sync_and_model_checkable() {
+    fn assert_bounds<T: Send + Sync + Clone + std::hash::Hash + Eq + std::fmt::Debug + 'static>() {}
+    assert_bounds::<Engine>();
 }

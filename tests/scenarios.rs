@@ -18,11 +18,15 @@ const V3: &str = "workflow:0b9d7d1e-5a43-4c1e-8f0e-3f0e2c6a1d10:v3";
 const SEC: Duration = Duration::from_secs(1);
 
 fn shown(sim: &Sim, room: u64) -> Option<String> {
-    sim.engine.room(RoomId(room)).and_then(|r| r.shown.map(|t| t.to_string()))
+    sim.engine
+        .room(RoomId(room))
+        .and_then(|r| r.shown.map(|t| t.to_string()))
 }
 
 fn pending(sim: &Sim, room: u64) -> Option<String> {
-    sim.engine.room(RoomId(room)).and_then(|r| r.pending.map(|t| t.to_string()))
+    sim.engine
+        .room(RoomId(room))
+        .and_then(|r| r.pending.map(|t| t.to_string()))
 }
 
 #[test]
@@ -35,8 +39,16 @@ fn revive_within_grace_needs_no_rejoin() {
     sim.sub(T, 2);
     assert_eq!(sim.phase(T), Some(Phase::Active));
     sim.advance(10 * SEC);
-    assert_eq!(sim.phase(T), Some(Phase::Active), "the grace timer was cancelled");
-    assert_eq!(sim.effects_of(T), ["create 1", "join 1"], "no leave, no second join");
+    assert_eq!(
+        sim.phase(T),
+        Some(Phase::Active),
+        "the grace timer was cancelled"
+    );
+    assert_eq!(
+        sim.effects_of(T),
+        ["create 1", "join 1"],
+        "no leave, no second join"
+    );
 }
 
 #[test]
@@ -45,7 +57,10 @@ fn grace_elapsed_leaves_and_forgets_the_topic() {
     sim.active(T, 1);
     sim.unsub(T, 1);
     sim.advance(2 * SEC);
-    assert_eq!(sim.effects_of(T), ["create 1", "join 1", "leave 1", "destroy 1"]);
+    assert_eq!(
+        sim.effects_of(T),
+        ["create 1", "join 1", "leave 1", "destroy 1"]
+    );
     sim.assert_empty_after_drain();
 }
 
@@ -55,7 +70,10 @@ fn leave_during_connecting_does_not_leak() {
     sim.sub(T, 1);
     let r = sim.join_ref(T);
     sim.unsub(T, 1);
-    assert_eq!(sim.effects_of(T), ["create 1", "join 1", "leave 1", "destroy 1"]);
+    assert_eq!(
+        sim.effects_of(T),
+        ["create 1", "join 1", "leave 1", "destroy 1"]
+    );
     // The join reply arrives after we left: stale, nothing happens.
     let h = sim.join_ok_for(T, r);
     assert_eq!(h, Handled::Ignored(IgnoreReason::UnknownTopic));
@@ -71,7 +89,14 @@ fn leave_during_settling_aborts_settling_and_does_not_leak() {
     sim.unsub(T, 1);
     assert_eq!(
         sim.effects_of(T),
-        ["create 1", "join 1", "settle 1", "abort 1", "leave 1", "destroy 1"]
+        [
+            "create 1",
+            "join 1",
+            "settle 1",
+            "abort 1",
+            "leave 1",
+            "destroy 1"
+        ]
     );
     sim.assert_empty_after_drain();
 }
@@ -86,7 +111,10 @@ fn switch_v1_v2_v3_while_v2_connects() {
     let v2 = sim.join_ref(V2);
     assert_eq!(sim.switch(1, V3), Switched::Pending);
     // v2 was released at once: left and destroyed, never shown.
-    assert_eq!(sim.effects_of(V2), ["create 2", "join 2", "leave 2", "destroy 2"]);
+    assert_eq!(
+        sim.effects_of(V2),
+        ["create 2", "join 2", "leave 2", "destroy 2"]
+    );
     assert_eq!(sim.engine.topic(V2), None);
     // v1 stays shown while v3 connects; v2's late reply is ignored.
     assert_eq!(shown(&sim, 1).as_deref(), Some(V1));
@@ -116,10 +144,17 @@ fn switch_v1_v2_v1_cancels_the_pending_switch() {
     sim.join_ok(V1);
     sim.switch(1, V2);
     assert_eq!(sim.switch(1, V1), Switched::Cancelled);
-    assert_eq!(sim.effects_of(V2), ["create 2", "join 2", "leave 2", "destroy 2"]);
+    assert_eq!(
+        sim.effects_of(V2),
+        ["create 2", "join 2", "leave 2", "destroy 2"]
+    );
     assert_eq!(shown(&sim, 1).as_deref(), Some(V1));
     assert_eq!(pending(&sim, 1), None);
-    assert_eq!(sim.effects_of(V1), ["create 1", "join 1"], "v1 never drained");
+    assert_eq!(
+        sim.effects_of(V1),
+        ["create 1", "join 1"],
+        "v1 never drained"
+    );
     assert_eq!(sim.switch(1, V1), Switched::AlreadyShown);
 }
 
@@ -134,7 +169,11 @@ fn switch_to_an_active_topic_completes_at_once() {
     assert_eq!(sim.phase(V1), Some(Phase::Draining));
     assert!(sim.engine.close_room(RoomId(1), sim.now));
     sim.drain();
-    assert_eq!(sim.phase(V2), Some(Phase::Active), "subscriber 7 still holds v2");
+    assert_eq!(
+        sim.phase(V2),
+        Some(Phase::Active),
+        "subscriber 7 still holds v2"
+    );
 }
 
 #[test]
@@ -143,7 +182,10 @@ fn join_timeout_then_late_join_ok_is_ignored_and_left() {
     sim.sub(T, 1);
     let first = sim.join_ref(T);
     sim.advance(10 * SEC);
-    assert_eq!(sim.effects_of(T), ["create 1", "join 1", "leave 1", "destroy 1"]);
+    assert_eq!(
+        sim.effects_of(T),
+        ["create 1", "join 1", "leave 1", "destroy 1"]
+    );
     assert_eq!(sim.engine.topic(T).unwrap().status, TopicStatus::Retrying);
     let h = sim.join_ok_for(T, first);
     assert_eq!(h, Handled::Ignored(IgnoreReason::Stale { current: None }));
@@ -167,7 +209,11 @@ fn socket_drop_during_settling_rejoins_on_reconnect() {
         "no leave on a dead socket"
     );
     assert_eq!(sim.engine.topic(T).unwrap().status, TopicStatus::Offline);
-    assert_eq!(sim.engine.poll_timeout(), None, "nothing to do until the socket is up");
+    assert_eq!(
+        sim.engine.poll_timeout(),
+        None,
+        "nothing to do until the socket is up"
+    );
     sim.socket_up();
     assert_eq!(sim.phase(T), Some(Phase::Connecting));
     sim.join_ok(T);
@@ -192,7 +238,10 @@ fn retries_exhausted_reports_failed_with_the_last_error() {
     }
     assert_eq!(delays, [1, 2, 5, 10], "phoenix.js ladder, then give up");
     let reason = FailReason::JoinRejected(Some(Arc::from("unauthorized")));
-    assert_eq!(sim.engine.topic(T).unwrap().status, TopicStatus::Failed(reason.clone()));
+    assert_eq!(
+        sim.engine.topic(T).unwrap().status,
+        TopicStatus::Failed(reason.clone())
+    );
     assert!(sim.events.contains(&Event::TopicFailed {
         topic: Arc::from(T),
         reason
@@ -316,14 +365,32 @@ fn handle_timeout_is_idempotent() {
 fn subscribe_is_idempotent_and_unknown_unsubscribe_says_so() {
     let mut sim = Sim::new(Config::default());
     let opts = JoinOptions::default();
-    let a = sim.engine.subscribe(T, SubscriberId(1), &opts, sim.now).unwrap();
-    let b = sim.engine.subscribe(T, SubscriberId(1), &opts, sim.now).unwrap();
+    let a = sim
+        .engine
+        .subscribe(T, SubscriberId(1), &opts, sim.now)
+        .unwrap();
+    let b = sim
+        .engine
+        .subscribe(T, SubscriberId(1), &opts, sim.now)
+        .unwrap();
     assert!(a.newly_added && !b.newly_added);
     assert_eq!(sim.engine.topic(T).unwrap().holders.len(), 1);
-    assert_eq!(sim.engine.unsubscribe(T, SubscriberId(9), sim.now), Unsubscribed::NotSubscribed);
-    assert_eq!(sim.engine.unsubscribe("nope", SubscriberId(1), sim.now), Unsubscribed::NotSubscribed);
-    assert_eq!(sim.engine.unsubscribe(T, SubscriberId(1), sim.now), Unsubscribed::Removed);
-    assert_eq!(sim.engine.unsubscribe(T, SubscriberId(1), sim.now), Unsubscribed::NotSubscribed);
+    assert_eq!(
+        sim.engine.unsubscribe(T, SubscriberId(9), sim.now),
+        Unsubscribed::NotSubscribed
+    );
+    assert_eq!(
+        sim.engine.unsubscribe("nope", SubscriberId(1), sim.now),
+        Unsubscribed::NotSubscribed
+    );
+    assert_eq!(
+        sim.engine.unsubscribe(T, SubscriberId(1), sim.now),
+        Unsubscribed::Removed
+    );
+    assert_eq!(
+        sim.engine.unsubscribe(T, SubscriberId(1), sim.now),
+        Unsubscribed::NotSubscribed
+    );
 }
 
 #[test]
@@ -337,10 +404,19 @@ fn bad_topics_are_typed_errors_that_change_nothing() {
         ("", TopicError::Empty),
         (" room:1", TopicError::Padded(" room:1".into())),
         ("room:1\n", TopicError::Padded("room:1\n".into())),
-        ("room:\u{7}1", TopicError::ControlChar { topic: "room:\u{7}1".into(), at: 5 }),
+        (
+            "room:\u{7}1",
+            TopicError::ControlChar {
+                topic: "room:\u{7}1".into(),
+                at: 5,
+            },
+        ),
         (long.as_str(), TopicError::TooLong { len: 256, max: 255 }),
     ] {
-        let err = sim.engine.subscribe(topic, SubscriberId(2), &opts, sim.now).unwrap_err();
+        let err = sim
+            .engine
+            .subscribe(topic, SubscriberId(2), &opts, sim.now)
+            .unwrap_err();
         assert_eq!(err, Error::Topic(want));
         assert!(!err.to_string().is_empty());
     }
@@ -352,13 +428,23 @@ fn params_conflict_is_an_error_and_keeps_the_first() {
     let mut sim = Sim::new(Config::default());
     let a = JoinOptions::with_params(r#"{"v":1}"#);
     let b = JoinOptions::with_params(r#"{"v":2}"#);
-    sim.engine.subscribe(T, SubscriberId(1), &a, sim.now).unwrap();
-    let err = sim.engine.subscribe(T, SubscriberId(2), &b, sim.now).unwrap_err();
+    sim.engine
+        .subscribe(T, SubscriberId(1), &a, sim.now)
+        .unwrap();
+    let err = sim
+        .engine
+        .subscribe(T, SubscriberId(2), &b, sim.now)
+        .unwrap_err();
     assert!(matches!(err, Error::ParamsConflict { .. }));
     assert!(err.to_string().contains("same ones"));
     assert_eq!(sim.engine.topic(T).unwrap().holders.len(), 1);
-    sim.engine.subscribe(T, SubscriberId(2), &a, sim.now).unwrap();
-    let settle = JoinOptions { settling: Some(true), ..a };
+    sim.engine
+        .subscribe(T, SubscriberId(2), &a, sim.now)
+        .unwrap();
+    let settle = JoinOptions {
+        settling: Some(true),
+        ..a
+    };
     assert!(matches!(
         sim.engine.subscribe(T, SubscriberId(3), &settle, sim.now),
         Err(Error::ParamsConflict { .. })
@@ -378,10 +464,18 @@ fn limits_are_typed_errors_and_a_draining_topic_makes_room() {
     sim.active("a", 1);
     sim.active("b", 1);
     let opts = JoinOptions::default();
-    let err = sim.engine.subscribe("c", SubscriberId(1), &opts, sim.now).unwrap_err();
+    let err = sim
+        .engine
+        .subscribe("c", SubscriberId(1), &opts, sim.now)
+        .unwrap_err();
     assert_eq!(err, Error::TooManyTopics { limit: 2 });
-    sim.engine.subscribe("a", SubscriberId(2), &opts, sim.now).unwrap();
-    let err = sim.engine.subscribe("a", SubscriberId(3), &opts, sim.now).unwrap_err();
+    sim.engine
+        .subscribe("a", SubscriberId(2), &opts, sim.now)
+        .unwrap();
+    let err = sim
+        .engine
+        .subscribe("a", SubscriberId(3), &opts, sim.now)
+        .unwrap_err();
     assert!(matches!(err, Error::TooManyHolders { limit: 2, .. }));
     // A draining topic is closed early to make room.
     sim.unsub("b", 1);
@@ -391,7 +485,10 @@ fn limits_are_typed_errors_and_a_draining_topic_makes_room() {
     // A failed switch leaves the room as it was.
     sim.join_ok("c");
     sim.switch(9, "c");
-    let err = sim.engine.switch(RoomId(9), "d", &opts, sim.now).unwrap_err();
+    let err = sim
+        .engine
+        .switch(RoomId(9), "d", &opts, sim.now)
+        .unwrap_err();
     assert_eq!(err, Error::TooManyTopics { limit: 2 });
     assert_eq!(shown(&sim, 9).as_deref(), Some("c"));
     assert_eq!(pending(&sim, 9), None);
@@ -407,10 +504,13 @@ fn a_failed_switch_target_is_reported_and_the_room_keeps_its_topic() {
     sim.join_ok(V1);
     sim.switch(1, V2);
     sim.join_error(V2);
-    assert!(sim
-        .events
-        .iter()
-        .any(|e| matches!(e, Event::RoomSwitchFailed { room: RoomId(1), .. })));
+    assert!(sim.events.iter().any(|e| matches!(
+        e,
+        Event::RoomSwitchFailed {
+            room: RoomId(1),
+            ..
+        }
+    )));
     assert_eq!(shown(&sim, 1).as_deref(), Some(V1));
     assert_eq!(sim.phase(V1), Some(Phase::Active));
     // Switching on releases the failed one.

@@ -39,17 +39,34 @@ enum Reply {
 
 #[derive(Clone, Debug)]
 enum Step {
-    Subscribe { topic: usize, sub: u64 },
-    Unsubscribe { topic: usize, sub: u64 },
-    Switch { room: u64, topic: usize },
-    CloseRoom { room: u64 },
+    Subscribe {
+        topic: usize,
+        sub: u64,
+    },
+    Unsubscribe {
+        topic: usize,
+        sub: u64,
+    },
+    Switch {
+        room: u64,
+        topic: usize,
+    },
+    CloseRoom {
+        room: u64,
+    },
     CloseAll,
     /// A protocol or resource input for one of the topic's join refs so far:
     /// `pick` 0 is the newest, others may be stale.
-    Input { topic: usize, pick: usize, reply: Reply },
+    Input {
+        topic: usize,
+        pick: usize,
+        reply: Reply,
+    },
     SocketDown,
     SocketUp,
-    Tick { millis: u64 },
+    Tick {
+        millis: u64,
+    },
 }
 
 /// Generation only; the ghost state lives in the system under test, built
@@ -111,8 +128,14 @@ fn topic_index(name: &str) -> usize {
 impl Sut {
     fn record_new_outputs(&mut self) {
         for e in self.sim.take_effects() {
-            if let Effect::Join { topic, join_ref, .. } = e {
-                self.refs.entry(topic_index(&topic)).or_default().push(join_ref);
+            if let Effect::Join {
+                topic, join_ref, ..
+            } = e
+            {
+                self.refs
+                    .entry(topic_index(&topic))
+                    .or_default()
+                    .push(join_ref);
             }
         }
         for e in self.sim.take_events() {
@@ -129,7 +152,9 @@ impl Sut {
     /// Invariant 3: an ignored input leaves exactly one `Ignored` event and
     /// otherwise the engine as it was.
     fn input(&mut self, topic: usize, pick: usize, reply: Reply) {
-        let Some(refs) = self.refs.get(&topic) else { return };
+        let Some(refs) = self.refs.get(&topic) else {
+            return;
+        };
         let join_ref = refs[refs.len() - 1 - pick.min(refs.len() - 1)];
         let before = self.sim.engine.clone();
         let (t, now, e) = (TOPICS[topic], self.sim.now, &mut self.sim.engine);
@@ -147,7 +172,10 @@ impl Sut {
                 Some(Output::Event(Event::Ignored { reason: r, .. })) => assert_eq!(r, reason),
                 other => panic!("invariant 3: ignored input produced {other:?}"),
             }
-            assert_eq!(after, before, "invariant 3: an ignored input changed the engine");
+            assert_eq!(
+                after, before,
+                "invariant 3: an ignored input changed the engine"
+            );
         }
     }
 
@@ -158,12 +186,19 @@ impl Sut {
             let i = topic_index(info.topic);
             for h in info.holders {
                 if let Holder::Subscriber(SubscriberId(s)) = h {
-                    assert!(self.subs.contains(&(i, *s)), "invariant 1: {s} holds {} without subscribing", info.topic);
+                    assert!(
+                        self.subs.contains(&(i, *s)),
+                        "invariant 1: {s} holds {} without subscribing",
+                        info.topic
+                    );
                     seen.insert((i, *s));
                 }
             }
         }
-        assert_eq!(seen, self.subs, "invariant 1: a live subscription is missing from the engine");
+        assert_eq!(
+            seen, self.subs,
+            "invariant 1: a live subscription is missing from the engine"
+        );
         // Invariants 7 and 8 at quiescence.
         if self.sim.engine.poll_timeout().is_none() {
             if let Err(v) = check_quiescent(&self.sim.engine) {
@@ -173,7 +208,11 @@ impl Sut {
                 for (&room, &topic) in &self.requested {
                     let r = self.sim.engine.room(RoomId(room)).expect("room exists");
                     if r.pending.is_none() {
-                        assert_eq!(r.shown.map(|s| &**s), Some(TOPICS[topic]), "invariant 8 at quiescence");
+                        assert_eq!(
+                            r.shown.map(|s| &**s),
+                            Some(TOPICS[topic]),
+                            "invariant 8 at quiescence"
+                        );
                     }
                 }
             }
@@ -214,28 +253,45 @@ impl StateMachineTest for EngineTest {
         match step {
             Step::Subscribe { topic, sub } => {
                 let before = sut.sim.engine.clone();
-                match sut.sim.engine.subscribe(TOPICS[topic], SubscriberId(sub), &opts, now) {
+                match sut
+                    .sim
+                    .engine
+                    .subscribe(TOPICS[topic], SubscriberId(sub), &opts, now)
+                {
                     Ok(_) => {
                         sut.subs.insert((topic, sub));
                     }
                     Err(Error::TooManyTopics { .. }) => {
-                        assert_eq!(sut.sim.engine, before, "a refused subscribe changed the engine");
+                        assert_eq!(
+                            sut.sim.engine, before,
+                            "a refused subscribe changed the engine"
+                        );
                     }
                     Err(e) => panic!("unexpected {e}"),
                 }
             }
             Step::Unsubscribe { topic, sub } => {
-                let _ = sut.sim.engine.unsubscribe(TOPICS[topic], SubscriberId(sub), now);
+                let _ = sut
+                    .sim
+                    .engine
+                    .unsubscribe(TOPICS[topic], SubscriberId(sub), now);
                 sut.subs.remove(&(topic, sub));
             }
             Step::Switch { room, topic } => {
                 let before = sut.sim.engine.clone();
-                match sut.sim.engine.switch(RoomId(room), TOPICS[topic], &opts, now) {
+                match sut
+                    .sim
+                    .engine
+                    .switch(RoomId(room), TOPICS[topic], &opts, now)
+                {
                     Ok(_) => {
                         sut.requested.insert(room, topic);
                     }
                     Err(Error::TooManyTopics { .. }) => {
-                        assert_eq!(sut.sim.engine, before, "a refused switch changed the engine");
+                        assert_eq!(
+                            sut.sim.engine, before,
+                            "a refused switch changed the engine"
+                        );
                     }
                     Err(e) => panic!("unexpected {e}"),
                 }

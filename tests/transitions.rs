@@ -71,7 +71,7 @@ fn assert_row(sim: &Sim, from: Phase, trigger: Trigger, to: Phase) {
 macro_rules! row {
     ($name:ident, $from:expr, $trigger:expr, $to:expr, |$sim:ident| $setup:expr, $act:expr) => {
         #[test]
-        #[allow(unused_mut)]
+        #[allow(unused_mut, clippy::no_effect)]
         fn $name() {
             let mut $sim = $setup;
             $act;
@@ -80,68 +80,314 @@ macro_rules! row {
     };
 }
 
-row!(connecting_join_ok_settling, Connecting, JoinOkSettling, Settling, |s| connecting(true), s.join_ok(T));
-row!(connecting_join_ok, Connecting, JoinOk, Active, |s| connecting(false), s.join_ok(T));
-row!(connecting_join_error, Connecting, JoinError, Destroyed, |s| connecting(false), s.join_error(T));
-row!(connecting_join_timeout, Connecting, JoinTimeout, Destroyed, |s| connecting(false), s.advance(Duration::from_secs(10)));
-row!(connecting_socket_down, Connecting, SocketDown, Destroyed, |s| connecting(false), s.socket_down());
-row!(connecting_server_close, Connecting, ServerClose, Destroyed, |s| connecting(false), s.close(T));
-row!(connecting_server_error, Connecting, ServerError, Destroyed, |s| connecting(false), s.crash(T));
-row!(connecting_last_holder_left, Connecting, LastHolderLeft, Destroyed, |s| connecting(false), s.unsub(T, 1));
-row!(connecting_superseded, Connecting, Superseded, Destroyed, |s| superseded_while(Connecting), ());
-row!(connecting_close_all, Connecting, CloseAll, Destroyed, |s| connecting(false), { s.engine.close_all(s.now); s.drain() });
+row!(
+    connecting_join_ok_settling,
+    Connecting,
+    JoinOkSettling,
+    Settling,
+    |s| connecting(true),
+    s.join_ok(T)
+);
+row!(
+    connecting_join_ok,
+    Connecting,
+    JoinOk,
+    Active,
+    |s| connecting(false),
+    s.join_ok(T)
+);
+row!(
+    connecting_join_error,
+    Connecting,
+    JoinError,
+    Destroyed,
+    |s| connecting(false),
+    s.join_error(T)
+);
+row!(
+    connecting_join_timeout,
+    Connecting,
+    JoinTimeout,
+    Destroyed,
+    |s| connecting(false),
+    s.advance(Duration::from_secs(10))
+);
+row!(
+    connecting_socket_down,
+    Connecting,
+    SocketDown,
+    Destroyed,
+    |s| connecting(false),
+    s.socket_down()
+);
+row!(
+    connecting_server_close,
+    Connecting,
+    ServerClose,
+    Destroyed,
+    |s| connecting(false),
+    s.close(T)
+);
+row!(
+    connecting_server_error,
+    Connecting,
+    ServerError,
+    Destroyed,
+    |s| connecting(false),
+    s.crash(T)
+);
+row!(
+    connecting_last_holder_left,
+    Connecting,
+    LastHolderLeft,
+    Destroyed,
+    |s| connecting(false),
+    s.unsub(T, 1)
+);
+row!(
+    connecting_superseded,
+    Connecting,
+    Superseded,
+    Destroyed,
+    |s| superseded_while(Connecting),
+    ()
+);
+row!(
+    connecting_close_all,
+    Connecting,
+    CloseAll,
+    Destroyed,
+    |s| connecting(false),
+    {
+        s.engine.close_all(s.now);
+        s.drain()
+    }
+);
 
-row!(settling_settled, Settling, Settled, Active, |s| settling(), s.settled(T));
-row!(settling_settle_failed, Settling, SettleFailed, Destroyed, |s| settling(), {
-    let r = s.join_ref(T);
-    s.engine.handle_settle_failed(T, r, None, s.now);
-    s.drain()
-});
-row!(settling_settle_timeout, Settling, SettleTimeout, Destroyed, |s| settling(), s.advance(Duration::from_secs(10)));
-row!(settling_socket_down, Settling, SocketDown, Destroyed, |s| settling(), s.socket_down());
-row!(settling_server_close, Settling, ServerClose, Destroyed, |s| settling(), s.close(T));
-row!(settling_server_error, Settling, ServerError, Destroyed, |s| settling(), s.crash(T));
-row!(settling_last_holder_left, Settling, LastHolderLeft, Destroyed, |s| settling(), s.unsub(T, 1));
-row!(settling_superseded, Settling, Superseded, Destroyed, |s| superseded_while(Settling), ());
-row!(settling_close_all, Settling, CloseAll, Destroyed, |s| settling(), { s.engine.close_all(s.now); s.drain() });
+row!(
+    settling_settled,
+    Settling,
+    Settled,
+    Active,
+    |s| settling(),
+    s.settled(T)
+);
+row!(
+    settling_settle_failed,
+    Settling,
+    SettleFailed,
+    Destroyed,
+    |s| settling(),
+    {
+        let r = s.join_ref(T);
+        s.engine.handle_settle_failed(T, r, None, s.now);
+        s.drain()
+    }
+);
+row!(
+    settling_settle_timeout,
+    Settling,
+    SettleTimeout,
+    Destroyed,
+    |s| settling(),
+    s.advance(Duration::from_secs(10))
+);
+row!(
+    settling_socket_down,
+    Settling,
+    SocketDown,
+    Destroyed,
+    |s| settling(),
+    s.socket_down()
+);
+row!(
+    settling_server_close,
+    Settling,
+    ServerClose,
+    Destroyed,
+    |s| settling(),
+    s.close(T)
+);
+row!(
+    settling_server_error,
+    Settling,
+    ServerError,
+    Destroyed,
+    |s| settling(),
+    s.crash(T)
+);
+row!(
+    settling_last_holder_left,
+    Settling,
+    LastHolderLeft,
+    Destroyed,
+    |s| settling(),
+    s.unsub(T, 1)
+);
+row!(
+    settling_superseded,
+    Settling,
+    Superseded,
+    Destroyed,
+    |s| superseded_while(Settling),
+    ()
+);
+row!(
+    settling_close_all,
+    Settling,
+    CloseAll,
+    Destroyed,
+    |s| settling(),
+    {
+        s.engine.close_all(s.now);
+        s.drain()
+    }
+);
 
-row!(active_last_holder_left, Active, LastHolderLeft, Draining, |s| active(), s.unsub(T, 1));
-row!(active_superseded, Active, Superseded, Draining, |s| {
-    let mut s = Sim::new(Config::default());
-    s.switch(1, T);
-    s.join_ok(T);
-    s.switch(1, OTHER);
-    assert_eq!(s.phase(T), Some(Active), "shown until the new topic is active");
-    s
-}, s.join_ok(OTHER));
-row!(active_socket_down, Active, SocketDown, Destroyed, |s| active(), s.socket_down());
-row!(active_server_close, Active, ServerClose, Destroyed, |s| active(), s.close(T));
-row!(active_server_error, Active, ServerError, Destroyed, |s| active(), s.crash(T));
-row!(active_close_all, Active, CloseAll, Destroyed, |s| active(), { s.engine.close_all(s.now); s.drain() });
+row!(
+    active_last_holder_left,
+    Active,
+    LastHolderLeft,
+    Draining,
+    |s| active(),
+    s.unsub(T, 1)
+);
+row!(
+    active_superseded,
+    Active,
+    Superseded,
+    Draining,
+    |s| {
+        let mut s = Sim::new(Config::default());
+        s.switch(1, T);
+        s.join_ok(T);
+        s.switch(1, OTHER);
+        assert_eq!(
+            s.phase(T),
+            Some(Active),
+            "shown until the new topic is active"
+        );
+        s
+    },
+    s.join_ok(OTHER)
+);
+row!(
+    active_socket_down,
+    Active,
+    SocketDown,
+    Destroyed,
+    |s| active(),
+    s.socket_down()
+);
+row!(
+    active_server_close,
+    Active,
+    ServerClose,
+    Destroyed,
+    |s| active(),
+    s.close(T)
+);
+row!(
+    active_server_error,
+    Active,
+    ServerError,
+    Destroyed,
+    |s| active(),
+    s.crash(T)
+);
+row!(
+    active_close_all,
+    Active,
+    CloseAll,
+    Destroyed,
+    |s| active(),
+    {
+        s.engine.close_all(s.now);
+        s.drain()
+    }
+);
 
-row!(draining_revive, Draining, Revive, Active, |s| draining(), s.sub(T, 2));
-row!(draining_grace_elapsed, Draining, GraceElapsed, Destroyed, |s| draining(), s.advance(Duration::from_secs(2)));
-row!(draining_evicted, Draining, Evicted, Destroyed, |s| {
-    let mut s = Sim::new(Config {
-        limits: channel_registry::engine::Limits { max_topics: 1, ..Default::default() },
-        ..Config::default()
-    });
-    s.active(T, 1);
-    s.unsub(T, 1);
-    s
-}, s.sub(OTHER, 2));
-row!(draining_socket_down, Draining, SocketDown, Destroyed, |s| draining(), s.socket_down());
-row!(draining_server_close, Draining, ServerClose, Destroyed, |s| draining(), s.close(T));
-row!(draining_server_error, Draining, ServerError, Destroyed, |s| draining(), s.crash(T));
-row!(draining_close_all, Draining, CloseAll, Destroyed, |s| draining(), { s.engine.close_all(s.now); s.drain() });
+row!(
+    draining_revive,
+    Draining,
+    Revive,
+    Active,
+    |s| draining(),
+    s.sub(T, 2)
+);
+row!(
+    draining_grace_elapsed,
+    Draining,
+    GraceElapsed,
+    Destroyed,
+    |s| draining(),
+    s.advance(Duration::from_secs(2))
+);
+row!(
+    draining_evicted,
+    Draining,
+    Evicted,
+    Destroyed,
+    |s| {
+        let mut s = Sim::new(Config {
+            limits: channel_registry::engine::Limits {
+                max_topics: 1,
+                ..Default::default()
+            },
+            ..Config::default()
+        });
+        s.active(T, 1);
+        s.unsub(T, 1);
+        s
+    },
+    s.sub(OTHER, 2)
+);
+row!(
+    draining_socket_down,
+    Draining,
+    SocketDown,
+    Destroyed,
+    |s| draining(),
+    s.socket_down()
+);
+row!(
+    draining_server_close,
+    Draining,
+    ServerClose,
+    Destroyed,
+    |s| draining(),
+    s.close(T)
+);
+row!(
+    draining_server_error,
+    Draining,
+    ServerError,
+    Destroyed,
+    |s| draining(),
+    s.crash(T)
+);
+row!(
+    draining_close_all,
+    Draining,
+    CloseAll,
+    Destroyed,
+    |s| draining(),
+    {
+        s.engine.close_all(s.now);
+        s.drain()
+    }
+);
 
 /// The macro list above covers the table exactly.
 #[test]
 fn every_row_has_a_test() {
-    let source = include_str!("transitions.rs");
+    let source: String = include_str!("transitions.rs").split_whitespace().collect();
     for (from, trigger, _) in TRANSITIONS {
-        let needle = format!("{from:?}, {trigger:?},");
-        assert!(source.contains(&needle), "no test for {from:?} on {trigger:?}");
+        let needle = format!("{from:?},{trigger:?},");
+        assert!(
+            source.contains(&needle),
+            "no test for {from:?} on {trigger:?}"
+        );
     }
     assert_eq!(TRANSITIONS.len(), 32);
 }

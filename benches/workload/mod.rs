@@ -6,7 +6,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use channel_registry::engine::{Config, Engine, JoinOptions, JoinReply, Limits, RoomId, SubscriberId};
+use channel_registry::engine::{
+    Config, Engine, JoinOptions, JoinReply, Limits, RoomId, SubscriberId,
+};
 
 /// `workflow:<uuid>:v<n>` from a counter: realistic length and shape, no
 /// randomness needed.
@@ -92,7 +94,9 @@ impl Workload {
         engine.handle_socket_up(now);
         let opts = JoinOptions::default();
         for t in live {
-            engine.subscribe(t, SubscriberId(0), &opts, now).expect("subscribe");
+            engine
+                .subscribe(t, SubscriberId(0), &opts, now)
+                .expect("subscribe");
             let r = engine.current_join_ref(t).expect("joining");
             engine.handle_join_reply(t, r, JoinReply::Ok, now);
             while engine.poll_output().is_some() {}
@@ -122,7 +126,9 @@ impl Workload {
     pub fn sub_unsub(&mut self) {
         let i = self.next_live();
         let t = &self.live[i];
-        let r = self.engine.subscribe(t, SubscriberId(1), &self.opts, self.now);
+        let r = self
+            .engine
+            .subscribe(t, SubscriberId(1), &self.opts, self.now);
         black_box(r.is_ok());
         black_box(self.engine.unsubscribe(t, SubscriberId(1), self.now));
     }
@@ -132,7 +138,9 @@ impl Workload {
     pub fn lifecycle(&mut self) {
         let i = self.next_fresh();
         let t = &self.fresh[i];
-        let _ = self.engine.subscribe(t, SubscriberId(1), &self.opts, self.now);
+        let _ = self
+            .engine
+            .subscribe(t, SubscriberId(1), &self.opts, self.now);
         let r = self.engine.current_join_ref(t).expect("joining");
         self.engine.handle_join_reply(t, r, JoinReply::Ok, self.now);
         self.engine.unsubscribe(t, SubscriberId(1), self.now);
@@ -160,7 +168,9 @@ impl Workload {
         let i = self.next_live();
         let t = &self.live[i];
         self.engine.unsubscribe(t, SubscriberId(0), self.now);
-        let _ = self.engine.subscribe(t, SubscriberId(0), &self.opts, self.now);
+        let _ = self
+            .engine
+            .subscribe(t, SubscriberId(0), &self.opts, self.now);
         self.drain();
     }
 }

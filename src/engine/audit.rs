@@ -52,7 +52,10 @@ pub fn check_structure(engine: &Engine) -> Result<(), Violation> {
     for (idx, e) in store.iter() {
         count += 1;
         if store.find(&e.name) != Some(idx) {
-            return fail(0, format!("topic {:?} is not found by its own name", e.name));
+            return fail(
+                0,
+                format!("topic {:?} is not found by its own name", e.name),
+            );
         }
         if !e.holders.windows(2).all(|w| w[0] < w[1]) {
             return fail(1, format!("holders of {:?} are not a sorted set", e.name));
@@ -61,7 +64,12 @@ pub fn check_structure(engine: &Engine) -> Result<(), Violation> {
         if e.holders.is_empty() != draining {
             return fail(
                 7,
-                format!("topic {:?} is {:?} with {} holders", e.name, e.status, e.holders.len()),
+                format!(
+                    "topic {:?} is {:?} with {} holders",
+                    e.name,
+                    e.status,
+                    e.holders.len()
+                ),
             );
         }
         let wants_timer = matches!(
@@ -73,7 +81,13 @@ pub fn check_structure(engine: &Engine) -> Result<(), Violation> {
                 }
         );
         if wants_timer != e.deadline.is_some() {
-            return fail(0, format!("topic {:?} is {:?} with timer {:?}", e.name, e.status, e.deadline));
+            return fail(
+                0,
+                format!(
+                    "topic {:?} is {:?} with timer {:?}",
+                    e.name, e.status, e.deadline
+                ),
+            );
         }
         if let Some(at) = e.deadline {
             armed += 1;
@@ -82,7 +96,13 @@ pub fn check_structure(engine: &Engine) -> Result<(), Violation> {
             }
         }
         if !engine.socket_up && matches!(e.status, Status::Live { .. } | Status::Backoff) {
-            return fail(2, format!("topic {:?} is {:?} while the socket is down", e.name, e.status));
+            return fail(
+                2,
+                format!(
+                    "topic {:?} is {:?} while the socket is down",
+                    e.name, e.status
+                ),
+            );
         }
         if let Some(r) = e.join_ref() {
             if r.get() > engine.last_ref {
@@ -95,13 +115,23 @@ pub fn check_structure(engine: &Engine) -> Result<(), Violation> {
                     r.shown.as_deref() == Some(&*e.name) || r.pending.as_deref() == Some(&*e.name)
                 });
                 if !holds {
-                    return fail(1, format!("{room:?} holds {:?} without showing or awaiting it", e.name));
+                    return fail(
+                        1,
+                        format!("{room:?} holds {:?} without showing or awaiting it", e.name),
+                    );
                 }
             }
         }
     }
     if count != store.len() || armed != store.timer_count() {
-        return fail(0, format!("{count} topics / {armed} timers vs {} / {}", store.len(), store.timer_count()));
+        return fail(
+            0,
+            format!(
+                "{count} topics / {armed} timers vs {} / {}",
+                store.len(),
+                store.timer_count()
+            ),
+        );
     }
     for (room, r) in &engine.rooms {
         for topic in [&r.shown, &r.pending].into_iter().flatten() {
@@ -109,7 +139,10 @@ pub fn check_structure(engine: &Engine) -> Result<(), Violation> {
                 .find(topic)
                 .is_some_and(|i| store.get(i).holders.contains(&Holder::Room(*room)));
             if !held {
-                return fail(8, format!("{room:?} refers to {topic:?} without holding it"));
+                return fail(
+                    8,
+                    format!("{room:?} refers to {topic:?} without holding it"),
+                );
             }
         }
         if r.shown.is_some() && r.shown == r.pending {
@@ -137,7 +170,12 @@ pub fn check_quiescent(engine: &Engine) -> Result<(), Violation> {
         if e.holders.is_empty() || !served {
             return fail(
                 7,
-                format!("quiescent with {:?} {:?} and {} holders", e.name, e.status, e.holders.len()),
+                format!(
+                    "quiescent with {:?} {:?} and {} holders",
+                    e.name,
+                    e.status,
+                    e.holders.len()
+                ),
             );
         }
     }
@@ -161,7 +199,6 @@ struct Incarnation {
     phase: Phase,
     settling: bool,
 }
-
 
 /// Ghost state built from the engine's outputs alone. Feed it every effect and
 /// event, in order; each call says whether the output was legal.
@@ -191,7 +228,10 @@ impl Audit {
         match effect {
             Effect::CreateResources { topic, join_ref } => {
                 if self.live.keys().any(|(t, _)| t == topic) {
-                    return fail(2, format!("second live incarnation {join_ref} of {topic:?}"));
+                    return fail(
+                        2,
+                        format!("second live incarnation {join_ref} of {topic:?}"),
+                    );
                 }
                 let key = (topic.clone(), *join_ref);
                 self.live.insert(
@@ -203,21 +243,17 @@ impl Audit {
                 );
                 Ok(())
             }
-            Effect::Join { topic, join_ref, .. } => self.expect(topic, *join_ref, 6, |i| {
-                i.phase == Phase::Connecting
-            }),
-            Effect::StartSettling { topic, join_ref } => self.expect(topic, *join_ref, 6, |i| {
-                i.phase == Phase::Settling
-            }),
+            Effect::Join {
+                topic, join_ref, ..
+            } => self.expect(topic, *join_ref, 6, |i| i.phase == Phase::Connecting),
+            Effect::StartSettling { topic, join_ref } => {
+                self.expect(topic, *join_ref, 6, |i| i.phase == Phase::Settling)
+            }
             Effect::AbortSettling { topic, join_ref } | Effect::Leave { topic, join_ref } => {
-                self.expect(topic, *join_ref, 6, |i| {
-                    i.phase == Phase::Destroyed
-                })
+                self.expect(topic, *join_ref, 6, |i| i.phase == Phase::Destroyed)
             }
             Effect::DestroyResources { topic, join_ref } => {
-                self.expect(topic, *join_ref, 6, |i| {
-                    i.phase == Phase::Destroyed
-                })?;
+                self.expect(topic, *join_ref, 6, |i| i.phase == Phase::Destroyed)?;
                 self.live.remove(&(topic.clone(), *join_ref));
                 self.finished += 1;
                 Ok(())
@@ -238,16 +274,25 @@ impl Audit {
             return Ok(());
         };
         let Some(inc) = self.live.get_mut(&(topic.clone(), *join_ref)) else {
-            return fail(6, format!("{topic:?} {join_ref} changed phase without resources"));
+            return fail(
+                6,
+                format!("{topic:?} {join_ref} changed phase without resources"),
+            );
         };
         match (from, trigger) {
             (None, None) if *to == Phase::Connecting && inc.phase == Phase::Connecting => Ok(()),
             (Some(from), Some(trigger)) => {
                 if *from != inc.phase {
-                    return fail(5, format!("{topic:?} {join_ref} left {from} but was {}", inc.phase));
+                    return fail(
+                        5,
+                        format!("{topic:?} {join_ref} left {from} but was {}", inc.phase),
+                    );
                 }
                 if next(*from, *trigger) != Some(*to) {
-                    return fail(5, format!("{topic:?} {join_ref}: {from} --{trigger:?}--> {to} is not a row"));
+                    return fail(
+                        5,
+                        format!("{topic:?} {join_ref}: {from} --{trigger:?}--> {to} is not a row"),
+                    );
                 }
                 if *trigger == Trigger::JoinOkSettling {
                     inc.settling = true;
@@ -275,13 +320,25 @@ impl Audit {
                 match self.live.get(&(e.name.clone(), join_ref)) {
                     Some(inc) if inc.phase == phase => {}
                     other => {
-                        return fail(5, format!("{:?} {join_ref} is {phase} in the engine, audit has {other:?}", e.name))
+                        return fail(
+                            5,
+                            format!(
+                                "{:?} {join_ref} is {phase} in the engine, audit has {other:?}",
+                                e.name
+                            ),
+                        )
                     }
                 }
             }
         }
         if live != self.live.len() {
-            return fail(6, format!("{} incarnations hold resources, engine has {live} live", self.live.len()));
+            return fail(
+                6,
+                format!(
+                    "{} incarnations hold resources, engine has {live} live",
+                    self.live.len()
+                ),
+            );
         }
         Ok(())
     }
@@ -307,7 +364,10 @@ impl Audit {
     ) -> Result<(), Violation> {
         match self.live.get(&(topic.clone(), join_ref)) {
             Some(i) if ok(i) => Ok(()),
-            other => fail(invariant, format!("unexpected effect for {topic:?} {join_ref} in state {other:?}")),
+            other => fail(
+                invariant,
+                format!("unexpected effect for {topic:?} {join_ref} in state {other:?}"),
+            ),
         }
     }
 }

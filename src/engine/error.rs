@@ -102,7 +102,10 @@ pub(crate) fn validate_topic(topic: &str, max_len: usize) -> Result<(), TopicErr
     let bytes = topic.as_bytes();
     // Fast path for the usual ASCII topic: printable bytes, no padding.
     let printable = |b: &u8| (0x21..0x7f).contains(b);
-    if printable(&bytes[0]) && printable(&bytes[bytes.len() - 1]) && bytes.iter().all(|b| (0x20..0x7f).contains(b)) {
+    if printable(&bytes[0])
+        && printable(&bytes[bytes.len() - 1])
+        && bytes.iter().all(|b| (0x20..0x7f).contains(b))
+    {
         return Ok(());
     }
     if topic.starts_with(char::is_whitespace) || topic.ends_with(char::is_whitespace) {

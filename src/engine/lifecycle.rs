@@ -26,7 +26,9 @@ impl Engine {
         let settling = options.settling.unwrap_or(self.config.settling);
         let hash = Store::hash(topic);
         let Some(idx) = self.store.find_hashed(topic, hash) else {
-            return self.create_topic(topic, hash, holder, options, settling).map(|i| (i, true));
+            return self
+                .create_topic(topic, hash, holder, options, settling)
+                .map(|i| (i, true));
         };
         let limit = self.config.limits.max_holders_per_topic;
         let entry = self.store.get_mut(idx);
@@ -82,13 +84,13 @@ impl Engine {
         holders.push(holder);
         let idx = self.store.insert_hashed(
             TopicEntry {
-            name: Arc::from(topic),
-            holders,
-            params: options.params.clone(),
-            settling,
-            attempts: 0,
-            status: Status::Offline,
-            deadline: None,
+                name: Arc::from(topic),
+                holders,
+                params: options.params.clone(),
+                settling,
+                attempts: 0,
+                status: Status::Offline,
+                deadline: None,
             },
             hash,
         );
@@ -173,7 +175,12 @@ impl Engine {
         detail: Option<Arc<str>>,
     ) -> Handled {
         let Some(idx) = self.store.find(topic) else {
-            return self.ignored(Arc::from(topic), join_ref, input, IgnoreReason::UnknownTopic);
+            return self.ignored(
+                Arc::from(topic),
+                join_ref,
+                input,
+                IgnoreReason::UnknownTopic,
+            );
         };
         let entry = self.store.get(idx);
         let current = entry.join_ref();
@@ -199,7 +206,13 @@ impl Engine {
         }
     }
 
-    fn ignored(&mut self, topic: Arc<str>, join_ref: JoinRef, input: InputKind, reason: IgnoreReason) -> Handled {
+    fn ignored(
+        &mut self,
+        topic: Arc<str>,
+        join_ref: JoinRef,
+        input: InputKind,
+        reason: IgnoreReason,
+    ) -> Handled {
         self.emit_event(Event::Ignored {
             topic,
             join_ref,
@@ -263,7 +276,10 @@ impl Engine {
             Phase::Active | Phase::Connecting => None,
         };
         let entry = self.store.get_mut(idx);
-        entry.status = Status::Live { join_ref, phase: to };
+        entry.status = Status::Live {
+            join_ref,
+            phase: to,
+        };
         if to == Phase::Active {
             entry.attempts = 0;
         }
@@ -312,7 +328,9 @@ impl Engine {
             Trigger::SettleFailed => FailReason::SettleFailed(detail),
             Trigger::SettleTimeout => FailReason::SettleTimeout,
             Trigger::ServerError => FailReason::Crashed,
-            Trigger::ServerClose if self.config.rejoin_on_server_close => FailReason::ClosedByServer,
+            Trigger::ServerClose if self.config.rejoin_on_server_close => {
+                FailReason::ClosedByServer
+            }
             Trigger::ServerClose => return self.fail(idx, FailReason::ClosedByServer),
             // Every other way to destroyed happens only without holders.
             _ => unreachable!("{trigger:?} destroyed a topic that still has holders"),
@@ -347,7 +365,11 @@ impl Engine {
         let topic = entry.name.clone();
         let rooms: SmallVec<[RoomId; 4]> = rooms_of(&entry.holders).collect();
         for room in rooms {
-            if self.rooms.get(&room).is_some_and(|r| r.pending.as_deref() == Some(&*topic)) {
+            if self
+                .rooms
+                .get(&room)
+                .is_some_and(|r| r.pending.as_deref() == Some(&*topic))
+            {
                 self.emit_event(Event::RoomSwitchFailed {
                     room,
                     topic: topic.clone(),

@@ -9,6 +9,7 @@
 //! `handle_timeout` next). Every input takes `now`; the engine never reads a
 //! clock. After each input, drain the outputs fully.
 
+mod canonical;
 mod config;
 mod error;
 mod ids;
@@ -19,7 +20,6 @@ mod query;
 mod rng;
 mod rooms;
 mod store;
-mod canonical;
 #[cfg(test)]
 mod tests;
 
@@ -185,10 +185,17 @@ impl Engine {
     /// Removes `subscriber` from `topic`. The last holder leaving drains an
     /// active topic (kept joined for the grace period) and ends a joining one
     /// at once. An unknown subscriber or topic changes nothing.
-    pub fn unsubscribe(&mut self, topic: &str, subscriber: SubscriberId, now: Instant) -> Unsubscribed {
+    pub fn unsubscribe(
+        &mut self,
+        topic: &str,
+        subscriber: SubscriberId,
+        now: Instant,
+    ) -> Unsubscribed {
         self.advance(now);
         match self.store.find(topic) {
-            Some(idx) if self.release(idx, Holder::Subscriber(subscriber), Trigger::LastHolderLeft) => {
+            Some(idx)
+                if self.release(idx, Holder::Subscriber(subscriber), Trigger::LastHolderLeft) =>
+            {
                 Unsubscribed::Removed
             }
             _ => Unsubscribed::NotSubscribed,
@@ -214,11 +221,19 @@ impl Engine {
     }
 
     /// A join reply for `join_ref`.
-    pub fn handle_join_reply(&mut self, topic: &str, join_ref: JoinRef, reply: JoinReply, now: Instant) -> Handled {
+    pub fn handle_join_reply(
+        &mut self,
+        topic: &str,
+        join_ref: JoinRef,
+        reply: JoinReply,
+        now: Instant,
+    ) -> Handled {
         self.advance(now);
         match reply {
             JoinReply::Ok => self.protocol_input(topic, join_ref, InputKind::JoinOk, None),
-            JoinReply::Error(reason) => self.protocol_input(topic, join_ref, InputKind::JoinError, reason),
+            JoinReply::Error(reason) => {
+                self.protocol_input(topic, join_ref, InputKind::JoinError, reason)
+            }
         }
     }
 
@@ -262,7 +277,9 @@ impl Engine {
         }
         self.socket_up = true;
         for idx in 0..self.store.slot_count() {
-            let Some(entry) = self.store.try_get(idx) else { continue };
+            let Some(entry) = self.store.try_get(idx) else {
+                continue;
+            };
             let restart = match &entry.status {
                 Status::Offline | Status::Backoff => true,
                 Status::Failed(reason) => *reason != FailReason::ClosedByServer,
@@ -285,7 +302,9 @@ impl Engine {
         }
         self.socket_up = false;
         for idx in 0..self.store.slot_count() {
-            let Some(entry) = self.store.try_get(idx) else { continue };
+            let Some(entry) = self.store.try_get(idx) else {
+                continue;
+            };
             match entry.status {
                 Status::Live { .. } => {
                     let _ = self.transition(idx, Trigger::SocketDown, None);
@@ -341,8 +360,12 @@ impl Engine {
     /// order. Returns false when the topic has no armed timer.
     #[doc(hidden)]
     pub fn fire_timer(&mut self, topic: &str) -> bool {
-        let Some(idx) = self.store.find(topic) else { return false };
-        let Some(at) = self.store.get(idx).deadline else { return false };
+        let Some(idx) = self.store.find(topic) else {
+            return false;
+        };
+        let Some(at) = self.store.get(idx).deadline else {
+            return false;
+        };
         self.now = self.now.max(at);
         self.store.disarm(idx);
         self.fire(idx);

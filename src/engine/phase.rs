@@ -207,7 +207,9 @@ mod tests {
     #[test]
     fn table_has_no_duplicate_pairs_and_destroyed_is_terminal() {
         for (i, (f, t, _)) in TRANSITIONS.iter().enumerate() {
-            assert!(TRANSITIONS[i + 1..].iter().all(|(f2, t2, _)| (f2, t2) != (f, t)));
+            assert!(TRANSITIONS[i + 1..]
+                .iter()
+                .all(|(f2, t2, _)| (f2, t2) != (f, t)));
             assert_ne!(*f, Destroyed);
         }
         for trigger in Trigger::ALL {

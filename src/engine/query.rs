@@ -113,7 +113,9 @@ impl Stats {
 impl Engine {
     /// One topic, if the registry manages it.
     pub fn topic(&self, topic: &str) -> Option<TopicInfo<'_>> {
-        self.store.find(topic).map(|idx| self.info(self.store.get(idx)))
+        self.store
+            .find(topic)
+            .map(|idx| self.info(self.store.get(idx)))
     }
 
     /// Every topic, in no particular order.

@@ -139,7 +139,9 @@ impl Store {
 
     /// Removes a topic whose timer is already cancelled.
     pub(crate) fn remove(&mut self, idx: u32) -> TopicEntry {
-        let entry = self.slots[idx as usize].take().expect("removing a vacant slot");
+        let entry = self.slots[idx as usize]
+            .take()
+            .expect("removing a vacant slot");
         debug_assert!(entry.deadline.is_none(), "cancel the timer before removing");
         if let Ok(found) = self.index.find_entry(hash_str(&entry.name), |&i| i == idx) {
             found.remove();
@@ -184,7 +186,10 @@ impl Store {
             }
             _ => {
                 let q = &mut self.lanes[lane as usize];
-                debug_assert!(q.back().is_none_or(|&(last, _)| last <= at), "lane out of order");
+                debug_assert!(
+                    q.back().is_none_or(|&(last, _)| last <= at),
+                    "lane out of order"
+                );
                 q.push_back((at, idx));
             }
         }
@@ -193,7 +198,9 @@ impl Store {
     }
 
     pub(crate) fn disarm(&mut self, idx: u32) {
-        let Some(at) = self.get_mut(idx).deadline.take() else { return };
+        let Some(at) = self.get_mut(idx).deadline.take() else {
+            return;
+        };
         self.armed -= 1;
         if !self.backoff.is_empty() {
             self.backoff.remove(&(at, idx));
@@ -231,7 +238,11 @@ impl Store {
     }
 
     fn earliest(&self) -> Option<(Nanos, u32, usize)> {
-        let lanes = self.lanes.iter().enumerate().filter_map(|(i, q)| q.front().map(|&(at, idx)| (at, idx, i)));
+        let lanes = self
+            .lanes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| q.front().map(|&(at, idx)| (at, idx, i)));
         let backoff = self.backoff.first().map(|&(at, idx)| (at, idx, 3));
         lanes.chain(backoff).min()
     }

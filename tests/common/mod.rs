@@ -64,7 +64,9 @@ impl Sim {
                 _ => unreachable!("unknown output"),
             }
         }
-        if let Err(v) = check_structure(&self.engine).and_then(|()| self.audit.check_against(&self.engine)) {
+        if let Err(v) =
+            check_structure(&self.engine).and_then(|()| self.audit.check_against(&self.engine))
+        {
             panic!("{v}\nengine: {:#?}", self.engine);
         }
     }
@@ -91,12 +93,17 @@ impl Sim {
     /// livelock (more than `max_steps` timers).
     pub fn run_timers(&mut self, max_steps: usize) {
         for _ in 0..max_steps {
-            let Some(at) = self.engine.poll_timeout() else { return };
+            let Some(at) = self.engine.poll_timeout() else {
+                return;
+            };
             self.now = self.now.max(at);
             self.engine.handle_timeout(self.now);
             self.drain();
         }
-        panic!("timers still armed after {max_steps} steps: {:#?}", self.engine);
+        panic!(
+            "timers still armed after {max_steps} steps: {:#?}",
+            self.engine
+        );
     }
 
     pub fn sub(&mut self, topic: &str, id: u64) {
@@ -136,16 +143,21 @@ impl Sim {
     }
 
     pub fn join_ok_for(&mut self, topic: &str, r: JoinRef) -> Handled {
-        let h = self.engine.handle_join_reply(topic, r, JoinReply::Ok, self.now);
+        let h = self
+            .engine
+            .handle_join_reply(topic, r, JoinReply::Ok, self.now);
         self.drain();
         h
     }
 
     pub fn join_error(&mut self, topic: &str) -> Handled {
         let r = self.join_ref(topic);
-        let h = self
-            .engine
-            .handle_join_reply(topic, r, JoinReply::Error(Some(Arc::from("unauthorized"))), self.now);
+        let h = self.engine.handle_join_reply(
+            topic,
+            r,
+            JoinReply::Error(Some(Arc::from("unauthorized"))),
+            self.now,
+        );
         self.drain();
         h
     }
@@ -228,7 +240,9 @@ impl Sim {
             .iter()
             .filter_map(|e| {
                 let (kind, t, r) = match e {
-                    Effect::Join { topic, join_ref, .. } => ("join", topic, join_ref),
+                    Effect::Join {
+                        topic, join_ref, ..
+                    } => ("join", topic, join_ref),
                     Effect::Leave { topic, join_ref } => ("leave", topic, join_ref),
                     Effect::CreateResources { topic, join_ref } => ("create", topic, join_ref),
                     Effect::StartSettling { topic, join_ref } => ("settle", topic, join_ref),
