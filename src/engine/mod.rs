@@ -127,6 +127,9 @@ pub enum Switched {
 pub struct Engine {
     config: Arc<Config>,
     epoch: Instant,
+    /// The last `now` passed in: inputs in a burst share it, and comparing
+    /// is cheaper than converting (not part of equality or hashing).
+    last_input: Instant,
     now: Nanos,
     socket_up: bool,
     last_ref: u64,
@@ -145,6 +148,7 @@ impl Engine {
             rng: SplitMix64::new(config.seed),
             config: Arc::new(config),
             epoch: now,
+            last_input: now,
             now: 0,
             socket_up: false,
             last_ref: 0,
@@ -381,6 +385,10 @@ impl Engine {
     }
 
     fn advance(&mut self, now: Instant) {
+        if now == self.last_input {
+            return;
+        }
+        self.last_input = now;
         let t = now.saturating_duration_since(self.epoch);
         let t = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX);
         self.now = self.now.max(t);
