@@ -528,3 +528,45 @@ fn invalid_config_is_refused() {
     let err = channel_registry::engine::Engine::new(bad, now).unwrap_err();
     assert!(err.to_string().contains("at least one"));
 }
+
+#[test]
+fn messages_route_to_the_current_incarnation_only() {
+    use channel_registry::engine::Route;
+    let mut sim = Sim::with_settling();
+    sim.sub(T, 1);
+    let first = sim.join_ref(T);
+    assert_eq!(
+        sim.engine.route(T, Some(first)),
+        Route::ResourcesOnly { join_ref: first }
+    );
+    sim.join_ok(T);
+    assert_eq!(
+        sim.engine.route(T, None),
+        Route::ResourcesOnly { join_ref: first }
+    );
+    sim.settled(T);
+    assert_eq!(
+        sim.engine.route(T, Some(first)),
+        Route::Deliver { join_ref: first }
+    );
+    assert_eq!(
+        sim.engine.route(T, None),
+        Route::Deliver { join_ref: first }
+    );
+    sim.crash(T);
+    assert_eq!(
+        sim.engine.route(T, Some(first)),
+        Route::Drop,
+        "old incarnation"
+    );
+    sim.advance(2 * SEC);
+    let second = sim.join_ref(T);
+    assert_eq!(
+        sim.engine.route(T, Some(first)),
+        Route::Drop,
+        "stale join_ref"
+    );
+    assert!(!sim.engine.accepts(T, None), "not active yet");
+    assert_eq!(sim.engine.route("other", None), Route::Drop);
+    assert_ne!(first, second);
+}

@@ -34,7 +34,7 @@ pub use error::{ConfigError, Error, TopicError};
 pub use ids::{Holder, JoinRef, RoomId, SubscriberId};
 pub use output::{Effect, Event, FailReason, IgnoreReason, InputKind, Output};
 pub use phase::{next, Phase, Trigger, TRANSITIONS};
-pub use query::{RoomInfo, Stats, TopicInfo, TopicStatus};
+pub use query::{RoomInfo, Route, Stats, TopicInfo, TopicStatus};
 
 use rng::SplitMix64;
 use rooms::Room;

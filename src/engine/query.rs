@@ -50,6 +50,24 @@ impl TopicStatus {
     }
 }
 
+/// Where an inbound channel message goes ([`Engine::route`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Route {
+    /// To the subscribers (and resources) of the current, active incarnation.
+    Deliver {
+        /// The incarnation it belongs to.
+        join_ref: JoinRef,
+    },
+    /// To the current incarnation's resources only: it is not active.
+    ResourcesOnly {
+        /// The incarnation it belongs to.
+        join_ref: JoinRef,
+    },
+    /// Nowhere: no current incarnation it belongs to.
+    Drop,
+}
+
 /// A view of one topic.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicInfo<'a> {
@@ -137,15 +155,32 @@ impl Engine {
         }
     }
 
-    /// Whether a message from the server for `topic`, stamped with `join_ref`
-    /// (`None` for broadcasts), reaches the topic's subscribers: only when the
-    /// topic is active and the message belongs to its current incarnation (or
-    /// is a broadcast). Everything else is cross-talk from an old incarnation.
-    pub fn accepts(&self, topic: &str, join_ref: Option<JoinRef>) -> bool {
-        match self.active_join_ref(topic) {
-            Some(current) => join_ref.is_none_or(|r| r == current),
-            None => false,
+    /// Where a message from the server for `topic`, stamped with `join_ref`
+    /// (`None` for broadcasts), goes: to subscribers only when the topic is
+    /// active and the message belongs to its current incarnation (or is a
+    /// broadcast); to the incarnation's resources alone while it is joining,
+    /// settling or draining (settling waits for exactly such a first sync);
+    /// nowhere otherwise (cross-talk from an old incarnation).
+    pub fn route(&self, topic: &str, join_ref: Option<JoinRef>) -> Route {
+        let Some(idx) = self.store.find(topic) else {
+            return Route::Drop;
+        };
+        match self.store.get(idx).status {
+            Status::Live {
+                join_ref: current,
+                phase,
+            } if join_ref.is_none_or(|r| r == current) => match phase {
+                Phase::Active => Route::Deliver { join_ref: current },
+                _ => Route::ResourcesOnly { join_ref: current },
+            },
+            _ => Route::Drop,
         }
+    }
+
+    /// Whether a message for `topic` stamped with `join_ref` reaches
+    /// subscribers (see [`Engine::route`]).
+    pub fn accepts(&self, topic: &str, join_ref: Option<JoinRef>) -> bool {
+        matches!(self.route(topic, join_ref), Route::Deliver { .. })
     }
 
     /// The current incarnation of `topic`, in whatever phase.

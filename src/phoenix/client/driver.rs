@@ -23,8 +23,8 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::engine::{
-    Effect, Engine, Event, JoinOptions, JoinRef, JoinReply, Output, RoomId, SubscriberId, Switched,
-    TopicStatus,
+    Effect, Engine, Event, JoinOptions, JoinRef, JoinReply, Output, RoomId, Route, SubscriberId,
+    Switched, TopicStatus,
 };
 use crate::phoenix::client::config::ClientConfig;
 use crate::phoenix::client::error::{ConnectError, PushError, SubscribeError};
@@ -547,29 +547,27 @@ impl Driver {
                 }
             },
         };
-        let current = self
-            .engine
-            .current_join_ref(&message.topic)
-            .filter(|current| join_ref.is_none_or(|j| j == *current));
-        let accepted = self.engine.accepts(&message.topic, join_ref);
+        let route = self.engine.route(&message.topic, join_ref);
         let Some((topic, entry)) = self.topics.get_key_value(message.topic.as_str()) else {
             self.stats.dropped_messages += 1;
             return;
         };
-        if current.is_none() {
-            self.stats.dropped_messages += 1;
-            tracing::trace!(topic = %topic, event = %message.event, "message of no current incarnation dropped");
-            return;
-        }
+        let (current, accepted) = match route {
+            Route::Deliver { join_ref } => (join_ref, true),
+            Route::ResourcesOnly { join_ref } => (join_ref, false),
+            _ => {
+                self.stats.dropped_messages += 1;
+                tracing::trace!(topic = %topic, event = %message.event, "message of no current incarnation dropped");
+                return;
+            }
+        };
         let message = ChannelMessage {
             topic: Arc::clone(topic),
             event: message.event,
             payload: message.payload,
             join_ref,
         };
-        if let Some(current) = current {
-            self.config.resources.on_message(current, &message);
-        }
+        self.config.resources.on_message(current, &message);
         if !accepted {
             self.stats.dropped_messages += 1;
             return;
