@@ -63,6 +63,6 @@ pub mod engine;
 pub mod phoenix;
 
 /// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "dev-server"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
