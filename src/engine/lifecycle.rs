@@ -98,12 +98,17 @@ impl Engine {
         Ok(idx)
     }
 
-    /// Closes the draining topic whose grace ends first, to make room.
+    /// Closes the draining topic whose grace ends first (ties by name), to
+    /// make room.
     fn evict_one_draining(&mut self) -> bool {
         let victim = self
             .store
             .in_grace()
-            .find(|&idx| self.store.get(idx).phase() == Some(Phase::Draining));
+            .filter(|&idx| self.store.get(idx).phase() == Some(Phase::Draining))
+            .min_by(|&a, &b| {
+                let (a, b) = (self.store.get(a), self.store.get(b));
+                (a.deadline, &a.name).cmp(&(b.deadline, &b.name))
+            });
         match victim {
             Some(idx) => self.transition(idx, Trigger::Evicted, None).is_ok(),
             None => false,

@@ -29,6 +29,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use smallvec::SmallVec;
+
 pub use config::{Config, Limits};
 pub use error::{ConfigError, Error, TopicError};
 pub use ids::{Holder, JoinRef, RoomId, SubscriberId};
@@ -211,7 +213,7 @@ impl Engine {
     pub fn close_all(&mut self, now: Instant) {
         self.advance(now);
         self.rooms.clear();
-        for idx in 0..self.store.slot_count() {
+        for idx in self.store.canonical_order() {
             if self.store.try_get(idx).is_none() {
                 continue;
             }
@@ -280,7 +282,7 @@ impl Engine {
             return;
         }
         self.socket_up = true;
-        for idx in 0..self.store.slot_count() {
+        for idx in self.store.canonical_order() {
             let Some(entry) = self.store.try_get(idx) else {
                 continue;
             };
@@ -305,7 +307,7 @@ impl Engine {
             return;
         }
         self.socket_up = false;
-        for idx in 0..self.store.slot_count() {
+        for idx in self.store.canonical_order() {
             let Some(entry) = self.store.try_get(idx) else {
                 continue;
             };
@@ -326,8 +328,23 @@ impl Engine {
     /// `now` does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
-        while let Some(idx) = self.store.pop_due(self.now) {
-            self.fire(idx);
+        // Timers due together fire in topic order, not arming order, so that
+        // engines that compare equal behave alike. A timer's firing touches
+        // only its own topic, so the batch stays valid while it is fired.
+        let mut due: SmallVec<[u32; 8]> = SmallVec::new();
+        loop {
+            while let Some(idx) = self.store.pop_due(self.now) {
+                due.push(idx);
+            }
+            if due.is_empty() {
+                return;
+            }
+            if due.len() > 1 {
+                due.sort_unstable_by(|&a, &b| self.store.get(a).name.cmp(&self.store.get(b).name));
+            }
+            for idx in due.drain(..) {
+                self.fire(idx);
+            }
         }
     }
 

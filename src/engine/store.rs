@@ -159,10 +159,14 @@ impl Store {
         self.slots[idx as usize].as_mut().expect("vacant slot")
     }
 
-    /// Every occupied slot index, in slot order (a snapshot, so the caller may
-    /// mutate while walking it).
-    pub(crate) fn slot_count(&self) -> u32 {
-        self.slots.len() as u32
+    /// Every occupied slot, in topic-name order: the order bulk operations
+    /// (close-all, socket up and down) walk, so their outputs depend on what
+    /// the engine holds and not on which slots history left free. A
+    /// snapshot, so the caller may mutate while walking it.
+    pub(crate) fn canonical_order(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = self.iter().map(|(idx, _)| idx).collect();
+        order.sort_unstable_by(|&a, &b| self.get(a).name.cmp(&self.get(b).name));
+        order
     }
 
     pub(crate) fn try_get(&self, idx: u32) -> Option<&TopicEntry> {
