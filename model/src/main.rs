@@ -1,1 +1,195 @@
-fn main() {}
+//! Command line of the model.
+//!
+//! ```text
+//! channel-registry-model check [--cfg ci|large] [--set field=value]... [--threads N] [--reference]
+//! channel-registry-model explore [ADDR] [--cfg ci|large] [--reference]
+//! channel-registry-model counterexamples
+//! ```
+
+use std::process::ExitCode;
+
+use channel_registry::engine::Engine;
+use channel_registry_model::bugs::Bug;
+use channel_registry_model::report::{self, Verdict};
+use channel_registry_model::trace;
+use channel_registry_model::{ChannelModel, ModelCfg, Reference, Registry};
+use stateright::Model;
+
+const USAGE: &str = "usage:
+  channel-registry-model check [--cfg ci|large] [--set field=value]... [--threads N] [--reference]
+      check every property exhaustively (depth-first), with progress;
+      --set overrides one field of the configuration (e.g. ops=5, settling=off)
+  channel-registry-model explore [ADDR] [--cfg ci|large] [--reference]
+      serve the stateright Explorer (default 127.0.0.1:3000)
+  channel-registry-model counterexamples
+      the reference design's four bugs: shortest traces, and the real engine
+      under the same configurations";
+
+struct Args {
+    cmd: String,
+    cfg: ModelCfg,
+    cfg_name: String,
+    threads: usize,
+    reference: bool,
+    addr: String,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let cmd = it.next().ok_or("missing command")?;
+    let mut args = Args {
+        cmd,
+        cfg: ModelCfg::ci(),
+        cfg_name: "ci".to_owned(),
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        reference: false,
+        addr: "127.0.0.1:3000".to_owned(),
+    };
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--cfg" => {
+                let name = it.next().ok_or("--cfg needs ci or large")?;
+                args.cfg = match name.as_str() {
+                    "ci" => ModelCfg::ci(),
+                    "large" => ModelCfg::large(),
+                    other => return Err(format!("unknown configuration {other:?} (ci or large)")),
+                };
+                args.cfg_name = name;
+            }
+            "--threads" => {
+                let n = it.next().ok_or("--threads needs a number")?;
+                args.threads = n.parse().map_err(|_| format!("bad thread count {n:?}"))?;
+            }
+            "--set" => {
+                let kv = it.next().ok_or("--set needs field=value")?;
+                let (k, v) = kv.split_once('=').ok_or("--set needs field=value")?;
+                args.cfg.set(k, v)?;
+                args.cfg_name = format!("{}+", args.cfg_name.trim_end_matches('+'));
+            }
+            "--reference" => args.reference = true,
+            "-h" | "--help" => return Err(String::new()),
+            other if args.cmd == "explore" && !other.starts_with('-') => {
+                args.addr = other.to_owned()
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("{e}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match (args.cmd.as_str(), args.reference) {
+        ("check", false) => check::<Engine>(&args),
+        ("check", true) => check::<Reference>(&args),
+        ("explore", false) => explore::<Engine>(&args),
+        ("explore", true) => explore::<Reference>(&args),
+        ("counterexamples", _) => counterexamples(),
+        (other, _) => {
+            eprintln!("unknown command {other:?}\n{USAGE}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check<E: Registry>(args: &Args) -> ExitCode {
+    println!(
+        "checking the {} with --cfg {} ({:?}), depth-first on {} threads",
+        E::NAME,
+        args.cfg_name,
+        args.cfg,
+        args.threads
+    );
+    let model: ChannelModel<E> = args.cfg.clone().into_model();
+    let outcome = report::check(model.clone(), args.threads, true);
+    print!("{}", outcome.table());
+    for (name, verdict) in &outcome.properties {
+        if let Verdict::Violated(actions) = verdict {
+            println!("\ncounterexample for {name}:");
+            for line in trace::path_lines(&model, actions) {
+                println!("{line}");
+            }
+        }
+    }
+    if outcome.all_good() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn explore<E: Registry>(args: &Args) -> ExitCode {
+    println!(
+        "serving the Explorer for the {} (--cfg {}) on http://{}",
+        E::NAME,
+        args.cfg_name,
+        args.addr
+    );
+    let model: ChannelModel<E> = args.cfg.clone().into_model();
+    let _checker = model.checker().serve(args.addr.as_str());
+    ExitCode::SUCCESS
+}
+
+fn counterexamples() -> ExitCode {
+    let mut ok = true;
+    for bug in Bug::ALL {
+        let inv = bug.invariant();
+        println!(
+            "\n{}\n  configuration: {:?}\n  breaks: {}",
+            bug.title(),
+            bug.cfg(),
+            inv.name()
+        );
+        let model: ChannelModel<Reference> = bug.cfg().into_model();
+        match bug.hunt::<Reference>() {
+            Some(actions) => {
+                println!(
+                    "  reference design, shortest counterexample ({} steps):",
+                    actions.len()
+                );
+                for line in trace::path_lines(&model, &actions) {
+                    println!("    {line}");
+                }
+                let last = trace::replay(&model, &actions);
+                println!(
+                    "    => {}",
+                    model.note(&last, inv).unwrap_or("(no message)")
+                );
+            }
+            None => {
+                ok = false;
+                println!("  reference design: NO counterexample found");
+            }
+        }
+        let outcome = report::check(bug.cfg().into_model::<Engine>(), 1, false);
+        let violated: Vec<_> = outcome
+            .properties
+            .iter()
+            .filter(|(_, v)| matches!(v, Verdict::Violated(_)))
+            .map(|(n, _)| *n)
+            .collect();
+        if violated.is_empty() {
+            println!(
+                "  real engine, same configuration: every invariant holds ({} unique states)",
+                outcome.unique
+            );
+        } else {
+            ok = false;
+            println!("  real engine, same configuration: VIOLATED {violated:?}");
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
