@@ -16,7 +16,7 @@ fn leaves(engine: &mut Engine) -> Vec<String> {
 }
 
 /// Two engines that compare equal (and hash equal) must behave alike: a model
-/// checker keeps only one of them. Today `close_all` (like `handle_socket_up`
+/// checker keeps only one of them. `close_all` (like `handle_socket_up`
 /// and `handle_socket_down`) walks topics in slot order, which equality
 /// ignores, so equal engines emitted their outputs in different orders; they
 /// now walk topics in name order.
