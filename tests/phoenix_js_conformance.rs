@@ -26,7 +26,12 @@ fn js_dir() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phoenix_js_client_conforms() {
     let dir = js_dir();
-    let installed = |p: &str| dir.join("node_modules").join(p).join("package.json").is_file();
+    let installed = |p: &str| {
+        dir.join("node_modules")
+            .join(p)
+            .join("package.json")
+            .is_file()
+    };
     if !(installed("phoenix") && installed("ws")) {
         // First run on a fresh checkout: install the pinned packages (lockfile).
         let status = std::process::Command::new("npm")
