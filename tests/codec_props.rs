@@ -6,6 +6,7 @@ use channel_registry::phoenix::codec::{
     Codec, Frame, FrameRef, Message, Payload, Reply, ReplyStatus, ServerMessage,
 };
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use serde_json::{Map, Value};
 
 const CODEC: Codec = Codec::new();
@@ -194,7 +195,11 @@ fn frame_bytes(frame: Frame) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct("proptest-regressions/codec_props.txt"))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
