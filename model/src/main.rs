@@ -94,6 +94,10 @@ fn main() -> ExitCode {
         ("explore", false) => explore::<Engine>(&args),
         ("explore", true) => explore::<Reference>(&args),
         ("counterexamples", _) => counterexamples(),
+        ("help" | "--help" | "-h", _) => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
         (other, _) => {
             eprintln!("unknown command {other:?}\n{USAGE}");
             ExitCode::FAILURE
