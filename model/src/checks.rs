@@ -361,9 +361,6 @@ impl<E: Registry> ChannelModel<E> {
                 }
                 n.ghost.incs[pos].phase = *to;
             }
-            Event::TopicRemoved { topic } if E::SLOTS => {
-                n.ghost.layout.remove(self.topic_idx(topic));
-            }
             // Only the retry path reports these; a server close fails at once.
             Event::TopicFailed { reason, .. } if *reason != FailReason::ClosedByServer => {
                 n.milestones |= Milestone::FailedAfterMax.bit();
@@ -456,7 +453,6 @@ impl<E: Registry> ChannelModel<E> {
             });
         }
         self.check_refcount(n, &mut f, &views);
-        self.check_layout(n, &mut f, &views);
         if let Some(i) = n.ghost.incs.iter().find(|i| i.phase == Phase::Destroyed) {
             let (t, r) = (self.name(i.topic).to_owned(), i.id);
             f.flag(Inv::Resources, || {
@@ -467,26 +463,6 @@ impl<E: Registry> ChannelModel<E> {
             self.check_quiescent(n, &mut f, &views);
         }
         f
-    }
-
-    /// The layout mirror lists topics in the order the engine does.
-    fn check_layout(&self, n: &State<E>, f: &mut Findings, views: &[TopicView]) {
-        if !E::SLOTS {
-            return;
-        }
-        let mut listed: Vec<(u8, TopicIdx)> = views
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.status.is_some())
-            .map(|(t, v)| (v.listed_at, t as TopicIdx))
-            .collect();
-        listed.sort_unstable();
-        if !listed.iter().map(|&(_, t)| t).eq(n.ghost.layout.order()) {
-            let mirror: Vec<TopicIdx> = n.ghost.layout.order().collect();
-            f.flag(Inv::Bookkeeping, || {
-                format!("the model's slot layout mirror {mirror:?} disagrees with the engine's topic order {listed:?}")
-            });
-        }
     }
 
     fn check_refcount(&self, n: &State<E>, f: &mut Findings, views: &[TopicView]) {

@@ -14,7 +14,6 @@ use stateright::{Model, Property};
 
 use crate::cfg::ModelCfg;
 use crate::checks::Step;
-use crate::layout::Layout;
 use crate::properties::{self, Inv};
 use crate::registry::{Registry, Setup, TimerKind, TopicView};
 use crate::server::{ClientFrame, Net, ServerFrame, TopicIdx};
@@ -119,15 +118,6 @@ impl<E: Registry> ChannelModel<E> {
         s.ghost.used[kind] = s.ghost.used[kind].max(idx + 1);
     }
 
-    /// Mirrors a topic's creation in the slot layout. A subscribe or switch
-    /// creates its topic (if new) before it releases anything, so the
-    /// creation comes before this step's `TopicRemoved` events.
-    fn created(&self, n: &mut State<E>, topic: TopicIdx, was_new: bool) {
-        if E::SLOTS && was_new && n.engine.status(self.name(topic)).is_some() {
-            n.ghost.layout.insert(topic);
-        }
-    }
-
     /// Whether the environment may inject a failure now: while the fault
     /// budget lasts, and not while the unrouted topic is on its way to its
     /// verdict (see [`ModelCfg::unrouted`]).
@@ -173,11 +163,9 @@ impl<E: Registry> ChannelModel<E> {
                 n.ghost.ops -= 1;
                 self.use_idx(n, 0, sub);
                 self.use_idx(n, 1, topic);
-                let new = n.engine.status(self.name(topic)).is_none();
                 if let Err(e) = n.engine.subscribe(self.name(topic), sub_id(sub)) {
                     n.flag(Inv::Refcount, || format!("subscribe refused: {e}"));
                 }
-                self.created(n, topic, new);
                 n.ghost.subs |= sub_bit(topics, sub, topic);
             }
             Action::Unsubscribe { sub, topic } => {
@@ -198,11 +186,9 @@ impl<E: Registry> ChannelModel<E> {
                 n.ghost.ops -= 1;
                 self.use_idx(n, 1, topic);
                 self.use_idx(n, 2, room);
-                let new = n.engine.status(self.name(topic)).is_none();
                 if let Err(e) = n.engine.switch(RoomId(u64::from(room)), self.name(topic)) {
                     n.flag(Inv::NoFlicker, || format!("switch refused: {e}"));
                 }
-                self.created(n, topic, new);
                 n.ghost.rooms[room as usize].requested = Some(topic);
             }
             Action::CloseAll => {
@@ -356,7 +342,6 @@ impl<E: Registry> Model for ChannelModel<E> {
                 socket_up: true,
                 used: [0; 3],
                 canonical_refs: self.cfg.canonical_refs,
-                layout: Layout::default(),
             },
             found: Findings::default(),
             state_found: OnceLock::new(),

@@ -294,7 +294,6 @@ impl Reference {
 impl Registry for Reference {
     type Audit = ();
     const NAME: &'static str = "reference";
-    const SLOTS: bool = false;
 
     fn build(setup: Setup) -> Self {
         Reference {

@@ -93,9 +93,6 @@ pub struct TopicView {
     /// Subscribers holding it: bit `i` for `SubscriberId(i + 1)`, bit 63 for
     /// any other id.
     pub subscribers: u64,
-    /// Its position in the engine's own listing of topics (slot order), for
-    /// engines with a slot layout ([`Registry::SLOTS`]).
-    pub listed_at: u8,
 }
 
 impl TopicView {
@@ -146,9 +143,6 @@ pub trait Registry: Clone + Debug + PartialEq + Send + Sync + 'static {
 
     /// Short name for reports.
     const NAME: &'static str;
-    /// Whether the engine keeps topics in slots whose order its bulk
-    /// operations follow (see [`crate::layout`]).
-    const SLOTS: bool;
 
     /// A fresh engine with the socket already up.
     fn build(setup: Setup) -> Self;
@@ -236,7 +230,6 @@ pub fn model_config(setup: Setup) -> Config {
 impl Registry for Engine {
     type Audit = Audit;
     const NAME: &'static str = "engine";
-    const SLOTS: bool = true;
 
     fn build(setup: Setup) -> Self {
         let mut engine = Engine::new(model_config(setup), epoch()).expect("model config is valid");
@@ -315,12 +308,11 @@ impl Registry for Engine {
     fn views(&self, topics: &[Arc<str>], out: &mut Vec<TopicView>) {
         out.clear();
         out.resize(topics.len(), TopicView::default());
-        for (at, info) in self.topics().enumerate() {
+        for info in self.topics() {
             let Some(i) = topics.iter().position(|t| **t == **info.topic) else {
                 continue;
             };
             let v = &mut out[i];
-            v.listed_at = at as u8;
             if info.deadline.is_some() {
                 // One timer per topic; its kind follows from the status (the
                 // structural audit reports any other combination).
@@ -373,8 +365,8 @@ impl Registry for Engine {
     fn hash_canonical(&self, h: &mut dyn Hasher, rename: &mut dyn FnMut(JoinRef) -> u64) {
         let mut h = h;
         self.is_socket_up().hash(&mut h);
-        // Name order; the slot layout is hashed from the model's mirror
-        // (see `crate::layout`).
+        // Name order: the engine's behaviour does not depend on its slot
+        // layout (bulk operations walk topics in name order).
         let mut topics: Vec<_> = self.topics().collect();
         topics.sort_unstable_by(|a, b| a.topic.cmp(b.topic));
         for t in topics {

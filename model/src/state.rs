@@ -8,7 +8,6 @@ use std::sync::{Arc, OnceLock};
 
 use channel_registry::engine::{JoinRef, Phase, SubscriberId};
 
-use crate::layout::Layout;
 use crate::properties::Inv;
 use crate::registry::{Registry, TimerKind};
 use crate::server::{Net, TopicIdx};
@@ -158,8 +157,6 @@ pub struct Ghost {
     pub used: [u8; 3],
     /// The state is hashed with join refs renamed ([`crate::canon`]).
     pub canonical_refs: bool,
-    /// The engine's slot layout ([`crate::layout`]).
-    pub layout: Layout,
 }
 
 /// A model state: the engine, the socket and server, the ghost, the checks.

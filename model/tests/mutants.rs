@@ -24,7 +24,6 @@ struct Mutant<const M: u8>(Engine);
 impl<const M: u8> Registry for Mutant<M> {
     type Audit = Audit;
     const NAME: &'static str = "mutant";
-    const SLOTS: bool = true;
 
     fn build(setup: Setup) -> Self {
         Mutant(Engine::build(setup))
