@@ -228,14 +228,6 @@ impl Engine {
         s
     }
 
-    /// Approximate heap bytes of the engine's own tables (slots, index,
-    /// timers are excluded), for memory reports. Topic names and spilled
-    /// holder lists are extra; measure with an allocator for the full figure.
-    #[doc(hidden)]
-    pub fn approx_table_bytes(&self) -> usize {
-        self.store.approx_table_bytes()
-    }
-
     fn info<'a>(&'a self, e: &'a TopicEntry) -> TopicInfo<'a> {
         TopicInfo {
             topic: &e.name,

@@ -290,15 +290,6 @@ impl Store {
     pub(crate) fn timer_count(&self) -> usize {
         self.armed
     }
-
-    /// Heap bytes this store owns (excluding topic names and holder spills),
-    /// for memory reports.
-    pub(crate) fn approx_table_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Option<TopicEntry>>()
-            + self.lanes.iter().map(|q| q.capacity() * 16).sum::<usize>()
-            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
-            + self.free.capacity() * 4
-    }
 }
 
 fn slot_name(slots: &[Option<TopicEntry>], i: u32) -> &str {
