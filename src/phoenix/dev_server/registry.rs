@@ -534,20 +534,7 @@ impl Shared {
                     && session.members.is_empty()
             });
             if still_empty {
-                state.sessions.remove(topic);
-                state.ended_sessions += 1;
-                push_event(
-                    state,
-                    capacity,
-                    ServerEvent {
-                        at,
-                        socket: None,
-                        kind: ServerEventKind::SessionEnded {
-                            topic: topic.to_owned(),
-                            reason: SessionEnd::Empty,
-                        },
-                    },
-                );
+                end_session(state, capacity, at, topic, SessionEnd::Empty);
             }
         });
     }
@@ -650,6 +637,25 @@ impl Shared {
     }
 }
 
+/// Forgets a topic's session and logs why it ended.
+fn end_session(state: &mut State, capacity: usize, at: Duration, topic: &str, reason: SessionEnd) {
+    state.sessions.remove(topic);
+    state.ended_sessions += 1;
+    let kind = ServerEventKind::SessionEnded {
+        topic: topic.to_owned(),
+        reason,
+    };
+    push_event(
+        state,
+        capacity,
+        ServerEvent {
+            at,
+            socket: None,
+            kind,
+        },
+    );
+}
+
 fn push_event(state: &mut State, capacity: usize, event: ServerEvent) {
     if capacity == 0 {
         return;
@@ -742,20 +748,7 @@ async fn watch_session_idle(
                     });
                 }
             }
-            state.sessions.remove(&topic);
-            state.ended_sessions += 1;
-            push_event(
-                state,
-                capacity,
-                ServerEvent {
-                    at,
-                    socket: None,
-                    kind: ServerEventKind::SessionEnded {
-                        topic: topic.clone(),
-                        reason: SessionEnd::Idle,
-                    },
-                },
-            );
+            end_session(state, capacity, at, &topic, SessionEnd::Idle);
             Some(true)
         });
         if expired.is_some() {
