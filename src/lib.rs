@@ -58,6 +58,7 @@
 #![warn(unreachable_pub)]
 
 pub mod engine;
+pub mod session;
 
 #[cfg(feature = "phoenix")]
 pub mod phoenix;

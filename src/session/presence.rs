@@ -1,0 +1,1 @@
+//! Presence with phoenix.js semantics.

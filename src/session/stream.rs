@@ -1,0 +1,1 @@
+//! Ordered, gap-free delivery across rejoins.
