@@ -1,10 +1,15 @@
-//! Engine throughput at 1 k, 100 k and 1 M live topics, and memory per idle
-//! topic. Run: `cargo bench --bench engine` (set `BENCH_SIZES=1000,100000` to
-//! pick sizes).
+//! Engine throughput side by side with the minimal-engine baseline
+//! (`workload::sketch`) in one run, at 1 k, 100 k and 1 M live topics, and
+//! memory per idle topic for both, allocator overhead included.
+//!
+//! Run: `cargo bench --bench engine` (set `BENCH_SIZES=1000,100000` to pick
+//! sizes). Benchmark ids pair up as `<op>/engine/<size>` and
+//! `<op>/sketch/<size>`, so the ratio of each pair can be read from
+//! criterion's own output.
 //!
 //! Operations on live topics hit a working set of 1 024 topics spread over the
-//! table (the `_uniform` variants hit all `n`, which at 1 M measures cache and
-//! TLB misses more than the engine).
+//! table; the `_uniform` variants hit all `n`, which at 1 M measures cache and
+//! TLB misses more than either engine.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -13,24 +18,52 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput};
 
 mod workload;
+use workload::sketch::SketchWorkload;
 use workload::Workload;
 
-/// Counts live heap bytes, for the memory-per-topic report.
+extern "C" {
+    /// glibc: the usable size of a block `malloc` returned (its request
+    /// rounded up to the allocator's size class).
+    fn malloc_usable_size(ptr: *mut u8) -> usize;
+}
+
+/// The bookkeeping word glibc keeps in front of every block.
+const MALLOC_HEADER: isize = 8;
+
+/// Counts live heap bytes twice: as requested, and as the allocator really
+/// spends them (size class plus header), for the memory-per-topic report.
 struct Counting;
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+static REQUESTED: AtomicIsize = AtomicIsize::new(0);
+static SPENT: AtomicIsize = AtomicIsize::new(0);
+
+fn spent(ptr: *mut u8) -> isize {
+    if ptr.is_null() {
+        return 0;
+    }
+    // SAFETY: `ptr` is a live block from the system allocator (glibc malloc).
+    unsafe { malloc_usable_size(ptr) as isize + MALLOC_HEADER }
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
+        let p = unsafe { System.alloc(l) };
+        REQUESTED.fetch_add(l.size() as isize, Ordering::Relaxed);
+        SPENT.fetch_add(spent(p), Ordering::Relaxed);
+        p
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE_BYTES.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        REQUESTED.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        SPENT.fetch_sub(spent(p), Ordering::Relaxed);
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(p, l, n) }
+        let before = spent(p);
+        let q = unsafe { System.realloc(p, l, n) };
+        if !q.is_null() {
+            REQUESTED.fetch_add(n as isize - l.size() as isize, Ordering::Relaxed);
+            SPENT.fetch_add(spent(q) - before, Ordering::Relaxed);
+        }
+        q
     }
 }
 
@@ -44,49 +77,91 @@ fn sizes() -> Vec<usize> {
         .unwrap_or_else(|| vec![1_000, 100_000, 1_000_000])
 }
 
+/// Bytes (requested, spent) that `build` leaves allocated, per topic.
+fn per_topic<T>(n: usize, build: impl FnOnce() -> T) -> (f64, f64, T) {
+    let (r0, s0) = (
+        REQUESTED.load(Ordering::Relaxed),
+        SPENT.load(Ordering::Relaxed),
+    );
+    let value = build();
+    let r = REQUESTED.load(Ordering::Relaxed) - r0;
+    let s = SPENT.load(Ordering::Relaxed) - s0;
+    (r as f64 / n as f64, s as f64 / n as f64, value)
+}
+
 fn memory_report(sizes: &[usize]) {
     for &n in sizes {
         let names: Vec<String> = (0..n as u64).map(|i| workload::topic(i, 1)).collect();
-        let before = LIVE_BYTES.load(Ordering::Relaxed);
-        let (engine, _) = Workload::engine_with(&names);
-        let bytes = LIVE_BYTES.load(Ordering::Relaxed) - before;
+        let (req, spent, engine) = per_topic(n, || Workload::engine_with(&names));
+        assert_eq!(engine.0.stats().active, n);
         println!(
-            "memory/idle_topic/{n}: {:.1} B per idle topic ({} active topics of {} bytes, one subscriber each; \
-             everything the engine holds, tables and names included)",
-            bytes as f64 / n as f64,
-            engine.stats().active,
+            "memory/idle_topic/engine/{n}: {spent:.1} B per idle topic with allocator overhead \
+             ({req:.1} B requested); {n} active topics of {} bytes, one subscriber each, \
+             everything the engine holds",
             names[0].len()
+        );
+        drop(engine);
+        let (req, spent, sketch) = per_topic(n, || SketchWorkload::sketch_with(&names));
+        assert_eq!(sketch.0.len(), n);
+        println!(
+            "memory/idle_topic/sketch/{n}: {spent:.1} B per idle topic with allocator overhead \
+             ({req:.1} B requested)"
         );
     }
 }
 
+type EngineOp = fn(&mut Workload);
+type SketchOp = fn(&mut SketchWorkload);
+
 fn throughput(c: &mut Criterion, sizes: &[usize]) {
-    type Op = fn(&mut Workload);
-    let ops: [(&str, Op, bool); 6] = [
-        ("sub_unsub", Workload::sub_unsub, false),
-        ("lifecycle", Workload::lifecycle, false),
-        ("switch", Workload::switch, false),
-        ("revive", Workload::revive, false),
-        ("sub_unsub_uniform", Workload::sub_unsub, true),
-        ("revive_uniform", Workload::revive, true),
+    let ops: [(&str, EngineOp, SketchOp, bool); 6] = [
+        (
+            "sub_unsub",
+            Workload::sub_unsub,
+            SketchWorkload::sub_unsub,
+            false,
+        ),
+        (
+            "lifecycle",
+            Workload::lifecycle,
+            SketchWorkload::lifecycle,
+            false,
+        ),
+        ("switch", Workload::switch, SketchWorkload::switch, false),
+        ("revive", Workload::revive, SketchWorkload::revive, false),
+        (
+            "sub_unsub_uniform",
+            Workload::sub_unsub,
+            SketchWorkload::sub_unsub,
+            true,
+        ),
+        (
+            "revive_uniform",
+            Workload::revive,
+            SketchWorkload::revive,
+            true,
+        ),
     ];
     for &n in sizes {
-        let mut hot = Workload::new(n, false);
-        let mut uniform = Workload::new(n, true);
-        for (name, op, all) in ops {
-            let w = if all { &mut uniform } else { &mut hot };
-            let mut g = c.benchmark_group(format!("engine/{name}"));
+        let mut engines = [Workload::new(n, false), Workload::new(n, true)];
+        let mut sketches = [SketchWorkload::new(n, false), SketchWorkload::new(n, true)];
+        for (name, engine_op, sketch_op, uniform) in ops {
+            let mut g = c.benchmark_group(name);
             g.throughput(Throughput::Elements(1));
             g.warm_up_time(Duration::from_secs(1));
             g.measurement_time(Duration::from_secs(3));
-            g.bench_function(BenchmarkId::from_parameter(n), |b| b.iter(|| op(w)));
+            let w = &mut engines[usize::from(uniform)];
+            g.bench_function(BenchmarkId::new("engine", n), |b| b.iter(|| engine_op(w)));
+            let s = &mut sketches[usize::from(uniform)];
+            g.bench_function(BenchmarkId::new("sketch", n), |b| b.iter(|| sketch_op(s)));
             g.finish();
         }
-        assert!(hot.engine.stats().active >= n, "the background stayed live");
-        assert!(
-            uniform.engine.stats().active >= n,
-            "the background stayed live"
-        );
+        for w in &engines {
+            assert!(w.engine.stats().active >= n, "the background stayed live");
+        }
+        for s in &sketches {
+            assert!(s.sketch.len() >= n, "the background stayed live");
+        }
     }
 }
 

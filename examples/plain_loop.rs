@@ -136,14 +136,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         // 2. Drain every output: effects become messages, events are news.
         while let Some(output) = engine.poll_output() {
+            // Outputs name topics by handle; the name stays readable until the
+            // next input.
+            let name = |id| -> Arc<str> { Arc::from(engine.topic_name(id).unwrap_or_default()) };
             match output {
-                Output::Effect(Effect::Join {
-                    topic, join_ref, ..
-                }) => {
+                Output::Effect(Effect::Join { topic, join_ref }) => {
+                    let topic = name(topic);
                     println!("{:>6.1} ms  -> join {topic} (join_ref {join_ref})", ms(t));
                     to_server.send(ToServer::Join { topic, join_ref })?;
                 }
-                Output::Effect(Effect::Leave { topic, join_ref }) => {
+                Output::Effect(Effect::End {
+                    topic,
+                    join_ref,
+                    leave: true,
+                    ..
+                }) => {
+                    let topic = name(topic);
                     println!("{:>6.1} ms  -> leave {topic} (join_ref {join_ref})", ms(t));
                     to_server.send(ToServer::Leave { topic, join_ref })?;
                 }
@@ -152,20 +160,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     join_ref,
                     to,
                     ..
-                }) => println!("{:>6.1} ms     {topic} #{join_ref} is {to}", ms(t)),
+                }) => println!("{:>6.1} ms     {} #{join_ref} is {to}", ms(t), name(topic)),
                 Output::Event(Event::RoomShows { topic, .. }) => {
-                    println!("{:>6.1} ms     the editor shows {topic}", ms(t))
+                    println!("{:>6.1} ms     the editor shows {}", ms(t), name(topic))
                 }
                 Output::Event(Event::Retrying { topic, delay, .. }) => {
-                    println!("{:>6.1} ms     {topic} retries in {delay:?}", ms(t))
+                    println!("{:>6.1} ms     {} retries in {delay:?}", ms(t), name(topic))
                 }
-                Output::Event(Event::Ignored {
-                    topic, join_ref, ..
-                }) => {
-                    println!(
-                        "{:>6.1} ms     stale input for {topic} #{join_ref} ignored",
-                        ms(t)
-                    )
+                Output::Event(Event::Ignored { join_ref, .. }) => {
+                    println!("{:>6.1} ms     stale input for #{join_ref} ignored", ms(t))
                 }
                 _ => {}
             }

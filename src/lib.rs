@@ -28,16 +28,20 @@
 //!
 //! let mut sent = Vec::new();
 //! for _ in 0..3 {
-//!     // Drain everything the last input produced.
+//!     // Drain everything the last input produced. Outputs name topics by a
+//!     // `Copy` handle; `topic_name` reads the name until the next input.
 //!     while let Some(output) = engine.poll_output() {
 //!         match output {
-//!             Output::Effect(Effect::Join { topic, join_ref, .. }) => {
-//!                 sent.push(format!("join {topic} ref {join_ref}"));
+//!             Output::Effect(Effect::Join { topic, join_ref }) => {
+//!                 let name = engine.topic_name(topic).unwrap();
+//!                 sent.push(format!("join {name} ref {join_ref}"));
 //!                 // A real driver sends a frame; this server says ok at once.
-//!                 engine.handle_join_reply(&topic, join_ref, JoinReply::Ok, now);
+//!                 engine.handle_join_reply(topic, join_ref, JoinReply::Ok, now);
 //!             }
-//!             Output::Effect(Effect::Leave { topic, .. }) => sent.push(format!("leave {topic}")),
-//!             Output::Event(Event::PhaseChanged { topic, to, .. }) => println!("{topic} is {to}"),
+//!             Output::Effect(Effect::End { topic, leave: true, .. }) => {
+//!                 sent.push(format!("leave {}", engine.topic_name(topic).unwrap()));
+//!             }
+//!             Output::Event(Event::PhaseChanged { to, .. }) => println!("now {to}"),
 //!             _ => {}
 //!         }
 //!     }

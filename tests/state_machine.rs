@@ -128,10 +128,8 @@ fn topic_index(name: &str) -> usize {
 impl Sut {
     fn record_new_outputs(&mut self) {
         for e in self.sim.take_effects() {
-            if let Effect::Join {
-                topic, join_ref, ..
-            } = e
-            {
+            if let Effect::Join { join_ref, .. } = e.item {
+                let topic = e.topic.expect("a join names its topic");
                 self.refs
                     .entry(topic_index(&topic))
                     .or_default()
@@ -139,10 +137,10 @@ impl Sut {
             }
         }
         for e in self.sim.take_events() {
-            if let Event::RoomShows { room, topic } = e {
+            if let Event::RoomShows { room, .. } = e.item {
                 assert_eq!(
                     self.requested.get(&room.0).map(|&i| TOPICS[i]),
-                    Some(&*topic),
+                    e.topic.as_deref(),
                     "invariant 8: {room:?} showed a topic that is not its latest request"
                 );
             }
@@ -160,11 +158,11 @@ impl Sut {
         let (t, now, e) = (TOPICS[topic], self.sim.now, &mut self.sim.engine);
         let handled = match reply {
             Reply::JoinOk => e.handle_join_reply(t, join_ref, JoinReply::Ok, now),
-            Reply::JoinError => e.handle_join_reply(t, join_ref, JoinReply::Error(None), now),
+            Reply::JoinError => e.handle_join_reply(t, join_ref, JoinReply::Error, now),
             Reply::Close => e.handle_close(t, join_ref, now),
             Reply::Crash => e.handle_error(t, join_ref, now),
             Reply::Settled => e.handle_settled(t, join_ref, now),
-            Reply::SettleFailed => e.handle_settle_failed(t, join_ref, None, now),
+            Reply::SettleFailed => e.handle_settle_failed(t, join_ref, now),
         };
         if let Handled::Ignored(reason) = handled {
             let mut after = self.sim.engine.clone();
@@ -184,14 +182,14 @@ impl Sut {
         let mut seen = BTreeSet::new();
         for info in self.sim.engine.topics() {
             let i = topic_index(info.topic);
-            for h in info.holders {
+            for h in info.holders() {
                 if let Holder::Subscriber(SubscriberId(s)) = h {
                     assert!(
-                        self.subs.contains(&(i, *s)),
+                        self.subs.contains(&(i, s)),
                         "invariant 1: {s} holds {} without subscribing",
                         info.topic
                     );
-                    seen.insert((i, *s));
+                    seen.insert((i, s));
                 }
             }
         }
@@ -208,11 +206,7 @@ impl Sut {
                 for (&room, &topic) in &self.requested {
                     let r = self.sim.engine.room(RoomId(room)).expect("room exists");
                     if r.pending.is_none() {
-                        assert_eq!(
-                            r.shown.map(|s| &**s),
-                            Some(TOPICS[topic]),
-                            "invariant 8 at quiescence"
-                        );
+                        assert_eq!(r.shown, Some(TOPICS[topic]), "invariant 8 at quiescence");
                     }
                 }
             }

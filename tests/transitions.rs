@@ -180,7 +180,7 @@ row!(
     |s| settling(),
     {
         let r = s.join_ref(T);
-        s.engine.handle_settle_failed(T, r, None, s.now);
+        s.engine.handle_settle_failed(T, r, s.now);
         s.drain()
     }
 );

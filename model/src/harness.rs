@@ -9,7 +9,9 @@
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 
-use channel_registry::engine::{Output, Phase, RoomId, TopicStatus};
+use channel_registry::engine::{Phase, RoomId, TopicStatus};
+
+use crate::out::Output;
 use stateright::{Model, Property};
 
 use crate::cfg::ModelCfg;
@@ -303,14 +305,17 @@ impl<E: Registry> ChannelModel<E> {
                 n.engine.socket_up();
             }
         }
-        drain(&mut n.engine)
+        drain(n, &self.topics)
     }
 }
 
-pub(crate) fn drain<E: Registry>(engine: &mut E) -> Vec<Output> {
+/// Drains the engine's outputs, flagging what its own audit finds in them.
+pub(crate) fn drain<E: Registry>(n: &mut State<E>, names: &[Arc<str>]) -> Vec<Output> {
     let mut outputs = Vec::new();
-    while let Some(o) = engine.poll_output() {
-        outputs.push(o);
+    if let Some(v) = n.engine.drain_into(&mut n.audit, names, &mut outputs) {
+        n.flag(Inv::from_design(v.invariant), || {
+            format!("engine audit: {}", v.message)
+        });
     }
     outputs
 }
@@ -322,9 +327,13 @@ impl<E: Registry> Model for ChannelModel<E> {
     fn init_states(&self) -> Vec<State<E>> {
         let mut engine = E::build(self.setup);
         let mut audit = E::Audit::default();
-        for o in drain(&mut engine) {
-            E::audit_output(&mut audit, &o).expect("a fresh engine emits nothing illegal");
-        }
+        let mut outputs = Vec::new();
+        assert!(
+            engine
+                .drain_into(&mut audit, &self.topics, &mut outputs)
+                .is_none(),
+            "a fresh engine emits nothing illegal"
+        );
         vec![State {
             engine,
             net: Net::new(self.topics.len(), self.cfg.unrouted_topic()),

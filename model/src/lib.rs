@@ -41,6 +41,7 @@ pub mod canon;
 pub mod cfg;
 mod checks;
 pub mod harness;
+pub mod out;
 pub mod properties;
 pub mod reference;
 pub mod registry;

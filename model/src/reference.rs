@@ -41,10 +41,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use crate::out::{Effect, Event, Output};
 use channel_registry::engine::audit::Violation;
 use channel_registry::engine::{
-    Effect, Event, FailReason, Holder, IgnoreReason, InputKind, JoinRef, Output, Phase, RoomId,
-    SubscriberId, TopicStatus, Trigger,
+    FailReason, Holder, IgnoreReason, InputKind, JoinRef, Phase, RoomId, SubscriberId, TopicStatus,
+    Trigger,
 };
 
 use crate::registry::{Registry, RoomView, Setup, TimerKind, TopicView};
@@ -191,7 +192,6 @@ impl Reference {
             self.emit(Output::Effect(Effect::Join {
                 topic: name.clone(),
                 join_ref: id,
-                params: None,
             }));
         }
         self.registry.insert(name, entry);
@@ -267,7 +267,6 @@ impl Reference {
         self.emit(Output::Effect(Effect::Join {
             topic,
             join_ref: wire,
-            params: None,
         }));
     }
 
@@ -281,7 +280,7 @@ impl Reference {
             .is_some_and(|e| e.wire == wire && live.contains(&e.chan));
         if !ok {
             self.emit(Output::Event(Event::Ignored {
-                topic: Arc::from(topic),
+                topic: Some(Arc::from(topic)),
                 join_ref: wire,
                 input,
                 reason: IgnoreReason::Stale { current },
@@ -366,7 +365,7 @@ impl Registry for Reference {
             let name = e.topic.clone();
             self.emit(Output::Event(Event::TopicFailed {
                 topic: name,
-                reason: FailReason::JoinRejected(None),
+                reason: FailReason::JoinRejected,
             }));
             self.destroy_entry(topic, Trigger::JoinError);
             self.registry.remove(topic);
@@ -410,7 +409,7 @@ impl Registry for Reference {
         if !running {
             let current = self.registry.get(topic).map(|e| e.id);
             self.emit(Output::Event(Event::Ignored {
-                topic: Arc::from(topic),
+                topic: Some(Arc::from(topic)),
                 join_ref,
                 input,
                 reason: IgnoreReason::Stale { current },
@@ -477,8 +476,18 @@ impl Registry for Reference {
         true
     }
 
-    fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+    fn drain_into(
+        &mut self,
+        _: &mut (),
+        _: &[Arc<str>],
+        out: &mut Vec<Output>,
+    ) -> Option<Violation> {
+        out.extend(self.outputs.drain(..));
+        None
+    }
+
+    fn has_output(&self) -> bool {
+        !self.outputs.is_empty()
     }
 
     fn status(&self, topic: &str) -> Option<TopicStatus> {
@@ -560,10 +569,6 @@ impl Registry for Reference {
 
     fn table_allows(from: Phase, _trigger: Trigger, to: Phase) -> bool {
         VALID.contains(&(from, to))
-    }
-
-    fn audit_output(_: &mut (), _: &Output) -> Result<(), Violation> {
-        Ok(())
     }
 
     fn audit_state(&self, _: &()) -> Result<(), Violation> {

@@ -15,9 +15,11 @@ use std::time::{Duration, Instant};
 
 use channel_registry::engine::audit::{self, Audit, Violation};
 use channel_registry::engine::{
-    next, Config, Engine, Holder, JoinOptions, JoinRef, JoinReply, Output, Phase, RoomId, Route,
+    next, Config, Engine, Holder, JoinOptions, JoinRef, JoinReply, Phase, RoomId, Route,
     SubscriberId, TopicStatus, Trigger,
 };
+
+use crate::out::{self, Output};
 
 /// The kind of an armed timer. The real engine has one timer per topic whose
 /// kind follows from the topic's status; the reference design keeps separate
@@ -170,8 +172,18 @@ pub trait Registry: Clone + Debug + PartialEq + Send + Sync + 'static {
     fn socket_down(&mut self);
     /// Fires one armed timer; false when it is not armed.
     fn fire(&mut self, topic: &str, kind: TimerKind) -> bool;
-    /// The next output.
-    fn poll_output(&mut self) -> Option<Output>;
+    /// Drains every output, in order, into `out` in the model's vocabulary,
+    /// feeding each to the engine's own audit as it comes; returns the first
+    /// violation the audit found.
+    /// `names` are the model's topics, so outputs can share their names.
+    fn drain_into(
+        &mut self,
+        audit: &mut Self::Audit,
+        names: &[Arc<str>],
+        out: &mut Vec<Output>,
+    ) -> Option<Violation>;
+    /// Whether outputs wait to be drained.
+    fn has_output(&self) -> bool;
 
     /// Where a topic stands, if the engine manages it.
     fn status(&self, topic: &str) -> Option<TopicStatus>;
@@ -197,7 +209,6 @@ pub trait Registry: Clone + Debug + PartialEq + Send + Sync + 'static {
     /// Whether `from --trigger--> to` is a row of this engine's own table.
     fn table_allows(from: Phase, trigger: Trigger, to: Phase) -> bool;
     /// Feeds one output to the engine's own audit.
-    fn audit_output(audit: &mut Self::Audit, output: &Output) -> Result<(), Violation>;
     /// The engine's own structural self-check, against its audit.
     fn audit_state(&self, audit: &Self::Audit) -> Result<(), Violation>;
     /// The engine's own quiescence check.
@@ -261,11 +272,7 @@ impl Registry for Engine {
     }
 
     fn join_reply(&mut self, topic: &str, join_ref: JoinRef, ok: bool) {
-        let reply = if ok {
-            JoinReply::Ok
-        } else {
-            JoinReply::Error(None)
-        };
+        let reply = if ok { JoinReply::Ok } else { JoinReply::Error };
         let _ = self.handle_join_reply(topic, join_ref, reply, epoch());
     }
 
@@ -281,7 +288,7 @@ impl Registry for Engine {
         let _ = if ok {
             self.handle_settled(topic, join_ref, epoch())
         } else {
-            self.handle_settle_failed(topic, join_ref, None, epoch())
+            self.handle_settle_failed(topic, join_ref, epoch())
         };
     }
 
@@ -297,8 +304,24 @@ impl Registry for Engine {
         self.fire_timer(topic)
     }
 
-    fn poll_output(&mut self) -> Option<Output> {
-        Engine::poll_output(self)
+    fn drain_into(
+        &mut self,
+        audit: &mut Audit,
+        names: &[Arc<str>],
+        out: &mut Vec<Output>,
+    ) -> Option<Violation> {
+        let mut found = None;
+        while let Some(o) = Engine::poll_output(self) {
+            if let Err(v) = audit.on_output(self, &o) {
+                found.get_or_insert(v);
+            }
+            out::expand(self, names, o, out);
+        }
+        found
+    }
+
+    fn has_output(&self) -> bool {
+        self.queued_outputs() > 0
     }
 
     fn status(&self, topic: &str) -> Option<TopicStatus> {
@@ -309,7 +332,7 @@ impl Registry for Engine {
         out.clear();
         out.resize(topics.len(), TopicView::default());
         for info in self.topics() {
-            let Some(i) = topics.iter().position(|t| **t == **info.topic) else {
+            let Some(i) = topics.iter().position(|t| **t == *info.topic) else {
                 continue;
             };
             let v = &mut out[i];
@@ -334,9 +357,9 @@ impl Registry for Engine {
                 .bit();
             }
             v.attempts = info.attempts;
-            for h in info.holders {
+            for h in info.holders() {
                 if let Holder::Subscriber(s) = h {
-                    v.add_subscriber(*s);
+                    v.add_subscriber(s);
                 }
             }
             v.status = Some(info.status);
@@ -353,8 +376,8 @@ impl Registry for Engine {
 
     fn room(&self, room: RoomId) -> Option<RoomView> {
         Engine::room(self, room).map(|r| RoomView {
-            shown: r.shown.cloned(),
-            pending: r.pending.cloned(),
+            shown: r.shown.map(Arc::from),
+            pending: r.pending.map(Arc::from),
         })
     }
 
@@ -380,7 +403,10 @@ impl Registry for Engine {
                 TopicStatus::Failed(reason) => (3u8, reason).hash(&mut h),
                 other => format!("{other:?}").hash(&mut h),
             }
-            t.holders.hash(&mut h);
+            t.holder_count().hash(&mut h);
+            for holder in t.holders() {
+                holder.hash(&mut h);
+            }
             t.attempts.hash(&mut h);
             t.deadline.is_some().hash(&mut h);
         }
@@ -393,17 +419,13 @@ impl Registry for Engine {
 
     fn route(&self, topic: &str, join_ref: Option<JoinRef>) -> Option<JoinRef> {
         match Engine::route(self, topic, join_ref) {
-            Route::Deliver { join_ref } => Some(join_ref),
+            Route::Deliver { join_ref, .. } => Some(join_ref),
             _ => None,
         }
     }
 
     fn table_allows(from: Phase, trigger: Trigger, to: Phase) -> bool {
         next(from, trigger) == Some(to)
-    }
-
-    fn audit_output(audit: &mut Audit, output: &Output) -> Result<(), Violation> {
-        audit.on_output(output)
     }
 
     fn audit_state(&self, audit: &Audit) -> Result<(), Violation> {

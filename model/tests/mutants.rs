@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use channel_registry::engine::audit::{Audit, Violation};
 use channel_registry::engine::{
-    Effect, Engine, JoinRef, Output, Phase, RoomId, SubscriberId, TopicStatus, Trigger,
+    Engine, JoinRef, Phase, RoomId, SubscriberId, TopicStatus, Trigger,
 };
 use channel_registry_model::bugs::shortest;
+use channel_registry_model::out::{Effect, Output};
 use channel_registry_model::properties::Inv;
 use channel_registry_model::registry::{Registry, RoomView, Setup, TimerKind, TopicView};
 use channel_registry_model::{trace, ModelCfg};
@@ -65,13 +66,20 @@ impl<const M: u8> Registry for Mutant<M> {
     fn fire(&mut self, topic: &str, kind: TimerKind) -> bool {
         Registry::fire(&mut self.0, topic, kind)
     }
-    fn poll_output(&mut self) -> Option<Output> {
-        loop {
-            match Registry::poll_output(&mut self.0)? {
-                Output::Effect(Effect::Leave { .. }) if M == 0 => continue,
-                o => return Some(o),
-            }
+    fn drain_into(
+        &mut self,
+        audit: &mut Audit,
+        names: &[Arc<str>],
+        out: &mut Vec<Output>,
+    ) -> Option<Violation> {
+        let found = Registry::drain_into(&mut self.0, audit, names, out);
+        if M == 0 {
+            out.retain(|o| !matches!(o, Output::Effect(Effect::Leave { .. })));
         }
+        found
+    }
+    fn has_output(&self) -> bool {
+        Registry::has_output(&self.0)
     }
     fn status(&self, topic: &str) -> Option<TopicStatus> {
         Registry::status(&self.0, topic)
@@ -103,9 +111,6 @@ impl<const M: u8> Registry for Mutant<M> {
     }
     fn table_allows(from: Phase, trigger: Trigger, to: Phase) -> bool {
         Engine::table_allows(from, trigger, to)
-    }
-    fn audit_output(audit: &mut Audit, output: &Output) -> Result<(), Violation> {
-        Engine::audit_output(audit, output)
     }
     fn audit_state(&self, audit: &Audit) -> Result<(), Violation> {
         Registry::audit_state(&self.0, audit)

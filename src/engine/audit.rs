@@ -51,7 +51,7 @@ pub fn check_structure(engine: &Engine) -> Result<(), Violation> {
     let mut count = 0;
     for (idx, e) in store.iter() {
         count += 1;
-        if store.find(&e.name) != Some(idx) {
+        if store.find(e.name()) != Some(idx) {
             return fail(
                 0,
                 format!("topic {:?} is not found by its own name", e.name),
@@ -80,7 +80,7 @@ pub fn check_structure(engine: &Engine) -> Result<(), Violation> {
                     ..
                 }
         );
-        if wants_timer != e.deadline.is_some() {
+        if wants_timer != e.deadline().is_some() {
             return fail(
                 0,
                 format!(
@@ -89,9 +89,9 @@ pub fn check_structure(engine: &Engine) -> Result<(), Violation> {
                 ),
             );
         }
-        if let Some(at) = e.deadline {
+        if e.deadline().is_some() {
             armed += 1;
-            if !store.is_queued(at, idx) {
+            if !store.is_queued(idx) {
                 return fail(0, format!("timer of {:?} is not in the timer set", e.name));
             }
         }
@@ -109,11 +109,13 @@ pub fn check_structure(engine: &Engine) -> Result<(), Violation> {
                 return fail(0, format!("join_ref {r} of {:?} was never minted", e.name));
             }
         }
-        for h in &e.holders {
+        let id = store.id(idx);
+        for h in e.holders() {
             if let Holder::Room(room) = h {
-                let holds = engine.rooms.get(room).is_some_and(|r| {
-                    r.shown.as_deref() == Some(&*e.name) || r.pending.as_deref() == Some(&*e.name)
-                });
+                let holds = engine
+                    .rooms
+                    .get(&room)
+                    .is_some_and(|r| r.shown == Some(id) || r.pending == Some(id));
                 if !holds {
                     return fail(
                         1,
@@ -122,6 +124,23 @@ pub fn check_structure(engine: &Engine) -> Result<(), Violation> {
                 }
             }
         }
+    }
+    let mut params: Vec<_> = store
+        .iter()
+        .map(|(_, e)| e.params)
+        .filter(|p| *p != crate::engine::store::ParamsId::NONE)
+        .collect();
+    params.sort_unstable_by_key(|p| store.params.get(*p).cloned());
+    params.dedup();
+    if params.len() != store.params.len() {
+        return fail(
+            0,
+            format!(
+                "{} distinct join params in use, {} interned",
+                params.len(),
+                store.params.len()
+            ),
+        );
     }
     if count != store.len() || armed != store.timer_count() {
         return fail(
@@ -134,15 +153,12 @@ pub fn check_structure(engine: &Engine) -> Result<(), Violation> {
         );
     }
     for (room, r) in &engine.rooms {
-        for topic in [&r.shown, &r.pending].into_iter().flatten() {
+        for topic in [r.shown, r.pending].into_iter().flatten() {
             let held = store
-                .find(topic)
-                .is_some_and(|i| store.get(i).holders.contains(&Holder::Room(*room)));
+                .resolve(topic)
+                .is_some_and(|i| store.get(i).holders().any(|h| h == Holder::Room(*room)));
             if !held {
-                return fail(
-                    8,
-                    format!("{room:?} refers to {topic:?} without holding it"),
-                );
+                return fail(8, format!("{room:?} refers to {topic} without holding it"));
             }
         }
         if r.shown.is_some() && r.shown == r.pending {
@@ -180,13 +196,13 @@ pub fn check_quiescent(engine: &Engine) -> Result<(), Violation> {
         }
     }
     for (room, r) in &engine.rooms {
-        if let Some(p) = &r.pending {
+        if let Some(p) = r.pending {
             let failed = engine
                 .store
-                .find(p)
+                .resolve(p)
                 .is_some_and(|i| matches!(engine.store.get(i).status, Status::Failed(_)));
             if !failed {
-                return fail(8, format!("quiescent {room:?} still awaits {p:?}"));
+                return fail(8, format!("quiescent {room:?} still awaits {p}"));
             }
         }
     }
@@ -196,6 +212,7 @@ pub fn check_quiescent(engine: &Engine) -> Result<(), Violation> {
 /// What the audit knows of one incarnation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Incarnation {
+    topic: Arc<str>,
     phase: Phase,
     settling: bool,
 }
@@ -204,7 +221,8 @@ struct Incarnation {
 /// event, in order; each call says whether the output was legal.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Audit {
-    live: BTreeMap<(Arc<str>, JoinRef), Incarnation>,
+    /// By join_ref: refs are never reused, so one ref names one incarnation.
+    live: BTreeMap<JoinRef, Incarnation>,
     /// Incarnations destroyed whose resources are also destroyed (pruned).
     finished: u64,
 }
@@ -215,96 +233,96 @@ impl Audit {
         Audit::default()
     }
 
-    /// Checks one output.
-    pub fn on_output(&mut self, output: &Output) -> Result<(), Violation> {
+    /// Checks one output, just polled from `engine` (which names its topic).
+    pub fn on_output(&mut self, engine: &Engine, output: &Output) -> Result<(), Violation> {
+        let Some(id) = output.topic() else {
+            return Ok(());
+        };
+        let Some(topic) = engine.topic_name(id) else {
+            return fail(
+                0,
+                format!("{output:?} names a topic handle the engine cannot name"),
+            );
+        };
         match output {
-            Output::Effect(e) => self.on_effect(e),
-            Output::Event(e) => self.on_event(e),
+            Output::Effect(e) => self.on_effect(topic, e),
+            Output::Event(e) => self.on_event(topic, e),
         }
     }
 
-    /// Checks one effect.
-    pub fn on_effect(&mut self, effect: &Effect) -> Result<(), Violation> {
-        match effect {
-            Effect::CreateResources { topic, join_ref } => {
-                if self.live.keys().any(|(t, _)| t == topic) {
+    fn on_effect(&mut self, topic: &str, effect: &Effect) -> Result<(), Violation> {
+        match *effect {
+            Effect::Join { join_ref, .. } => {
+                if self.live.values().any(|i| &*i.topic == topic)
+                    || self.live.contains_key(&join_ref)
+                {
                     return fail(
                         2,
                         format!("second live incarnation {join_ref} of {topic:?}"),
                     );
                 }
-                let key = (topic.clone(), *join_ref);
                 self.live.insert(
-                    key,
+                    join_ref,
                     Incarnation {
+                        topic: Arc::from(topic),
                         phase: Phase::Connecting,
                         settling: false,
                     },
                 );
                 Ok(())
             }
-            Effect::Join {
-                topic, join_ref, ..
-            } => self.expect(topic, *join_ref, 6, |i| i.phase == Phase::Connecting),
-            Effect::StartSettling { topic, join_ref } => {
-                self.expect(topic, *join_ref, 6, |i| i.phase == Phase::Settling)
+            Effect::StartSettling { join_ref, .. } => {
+                self.expect(topic, join_ref, 6, |i| i.phase == Phase::Settling)
             }
-            Effect::AbortSettling { topic, join_ref } | Effect::Leave { topic, join_ref } => {
-                self.expect(topic, *join_ref, 6, |i| i.phase == Phase::Destroyed)
+            Effect::AbortSettling { join_ref, .. } => {
+                self.expect(topic, join_ref, 6, |i| i.phase == Phase::Destroyed)
             }
-            Effect::DestroyResources { topic, join_ref } => {
-                self.expect(topic, *join_ref, 6, |i| i.phase == Phase::Destroyed)?;
-                self.live.remove(&(topic.clone(), *join_ref));
+            Effect::End { join_ref, .. } => {
+                self.expect(topic, join_ref, 6, |i| i.phase == Phase::Destroyed)?;
+                self.live.remove(&join_ref);
                 self.finished += 1;
                 Ok(())
             }
         }
     }
 
-    /// Checks one event.
-    pub fn on_event(&mut self, event: &Event) -> Result<(), Violation> {
+    fn on_event(&mut self, topic: &str, event: &Event) -> Result<(), Violation> {
         let Event::PhaseChanged {
-            topic,
             join_ref,
             from,
             to,
             trigger,
-        } = event
+            ..
+        } = *event
         else {
             return Ok(());
         };
-        let Some(inc) = self.live.get_mut(&(topic.clone(), *join_ref)) else {
+        let Some(inc) = self.live.get_mut(&join_ref).filter(|i| &*i.topic == topic) else {
             return fail(
                 6,
                 format!("{topic:?} {join_ref} changed phase without resources"),
             );
         };
-        match (from, trigger) {
-            (None, None) if *to == Phase::Connecting && inc.phase == Phase::Connecting => Ok(()),
-            (Some(from), Some(trigger)) => {
-                if *from != inc.phase {
-                    return fail(
-                        5,
-                        format!("{topic:?} {join_ref} left {from} but was {}", inc.phase),
-                    );
-                }
-                if next(*from, *trigger) != Some(*to) {
-                    return fail(
-                        5,
-                        format!("{topic:?} {join_ref}: {from} --{trigger:?}--> {to} is not a row"),
-                    );
-                }
-                if *trigger == Trigger::JoinOkSettling {
-                    inc.settling = true;
-                }
-                if *to == Phase::Active && *from == Phase::Connecting && inc.settling {
-                    return fail(4, format!("{topic:?} {join_ref} active without settling"));
-                }
-                inc.phase = *to;
-                Ok(())
-            }
-            _ => fail(5, format!("malformed phase change {event:?}")),
+        if from != inc.phase {
+            return fail(
+                5,
+                format!("{topic:?} {join_ref} left {from} but was {}", inc.phase),
+            );
         }
+        if next(from, trigger) != Some(to) {
+            return fail(
+                5,
+                format!("{topic:?} {join_ref}: {from} --{trigger:?}--> {to} is not a row"),
+            );
+        }
+        if trigger == Trigger::JoinOkSettling {
+            inc.settling = true;
+        }
+        if to == Phase::Active && from == Phase::Connecting && inc.settling {
+            return fail(4, format!("{topic:?} {join_ref} active without settling"));
+        }
+        inc.phase = to;
+        Ok(())
     }
 
     /// Checks the audit's view agrees with the engine: every live incarnation
@@ -317,14 +335,14 @@ impl Audit {
         for (_, e) in engine.store.iter() {
             if let Status::Live { join_ref, phase } = e.status {
                 live += 1;
-                match self.live.get(&(e.name.clone(), join_ref)) {
-                    Some(inc) if inc.phase == phase => {}
+                match self.live.get(&join_ref) {
+                    Some(inc) if inc.phase == phase && &*inc.topic == e.name() => {}
                     other => {
                         return fail(
                             5,
                             format!(
                                 "{:?} {join_ref} is {phase} in the engine, audit has {other:?}",
-                                e.name
+                                e.name()
                             ),
                         )
                     }
@@ -357,13 +375,13 @@ impl Audit {
 impl Audit {
     fn expect(
         &self,
-        topic: &Arc<str>,
+        topic: &str,
         join_ref: JoinRef,
         invariant: u8,
         ok: impl Fn(&Incarnation) -> bool,
     ) -> Result<(), Violation> {
-        match self.live.get(&(topic.clone(), join_ref)) {
-            Some(i) if ok(i) => Ok(()),
+        match self.live.get(&join_ref) {
+            Some(i) if &*i.topic == topic && ok(i) => Ok(()),
             other => fail(
                 invariant,
                 format!("unexpected effect for {topic:?} {join_ref} in state {other:?}"),

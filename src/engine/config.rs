@@ -33,6 +33,10 @@ pub struct Config {
     pub rejoin_on_server_close: bool,
     /// Limits on what the application may ask for.
     pub limits: Limits,
+    /// Whether every phase change is reported ([`Event::PhaseChanged`](crate::engine::Event::PhaseChanged)).
+    /// Default on. A driver that needs only the effects, failures and room
+    /// news may switch it off to save the queue traffic.
+    pub phase_events: bool,
     /// Seed of the jitter generator (runs are reproducible for a given seed).
     pub seed: u64,
 }
@@ -71,6 +75,7 @@ impl Default for Config {
             max_attempts: 5,
             rejoin_on_server_close: false,
             limits: Limits::default(),
+            phase_events: true,
             seed: 0x5eed_c4a2_2e15_7e57,
         }
     }
@@ -98,8 +103,19 @@ impl Config {
     }
 
     /// The delay before retry number `failures` (1-based), without jitter.
-    pub(crate) fn backoff(&self, failures: u8) -> Duration {
+    pub fn backoff(&self, failures: u8) -> Duration {
         let i = usize::from(failures.max(1)) - 1;
-        self.rejoin_backoff[i.min(self.rejoin_backoff.len() - 1)]
+        self.rejoin_backoff
+            .get(i.min(self.rejoin_backoff.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The largest jitter added to a delay `d`: `d * jitter_permille / 1000`,
+    /// saturating (any `Duration`, even `Duration::MAX`, is safe).
+    pub fn max_jitter(&self, d: Duration) -> Duration {
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let jitter = u128::from(nanos) * u128::from(self.jitter_permille) / 1000;
+        Duration::from_nanos(u64::try_from(jitter).unwrap_or(u64::MAX))
     }
 }

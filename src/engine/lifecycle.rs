@@ -2,16 +2,15 @@
 //! applied, retries and failure. Every phase change goes through
 //! [`Engine::transition`], which looks it up in [`next`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use smallvec::SmallVec;
 
 use crate::engine::error::validate_topic;
-use crate::engine::ids::{Holder, JoinRef, RoomId};
+use crate::engine::ids::{Holder, JoinRef, RoomId, TopicId};
 use crate::engine::output::{Effect, Event, FailReason, IgnoreReason, InputKind};
 use crate::engine::phase::{next, Phase, Trigger};
-use crate::engine::store::{Lane, Status, Store, TopicEntry};
+use crate::engine::store::{hash32, pack, unpack, Lane, NewTopic, Packed, Status, MAX_HOLDER_ID};
 use crate::engine::{Engine, Error, Handled, JoinOptions};
 
 impl Engine {
@@ -23,30 +22,34 @@ impl Engine {
         holder: Holder,
         options: &JoinOptions,
     ) -> Result<(u32, bool), Error> {
+        let packed = checked_pack(holder)?;
         let settling = options.settling.unwrap_or(self.config.settling);
-        let hash = Store::hash(topic);
+        let hash = hash32(topic);
         let Some(idx) = self.store.find_hashed(topic, hash) else {
             return self
-                .create_topic(topic, hash, holder, options, settling)
+                .create_topic(topic, hash, packed, options, settling)
                 .map(|i| (i, true));
         };
         let limit = self.config.limits.max_holders_per_topic;
-        let entry = self.store.get_mut(idx);
-        if entry.settling != settling || !same_params(&entry.params, &options.params) {
+        let entry = self.store.get(idx);
+        if entry.settling != settling
+            || !self.store.params.is(entry.params, options.params.as_ref())
+        {
             return Err(Error::ParamsConflict {
-                topic: entry.name.clone(),
+                topic: topic.into(),
             });
         }
-        let added = match entry.holders.binary_search(&holder) {
+        let entry = self.store.get_mut(idx);
+        let added = match entry.holders.binary_search(&packed) {
             Ok(_) => false,
             Err(pos) => {
                 if entry.holders.len() >= limit {
                     return Err(Error::TooManyHolders {
-                        topic: entry.name.clone(),
+                        topic: topic.into(),
                         limit,
                     });
                 }
-                entry.holders.insert(pos, holder);
+                entry.holders.insert(pos, packed);
                 true
             }
         };
@@ -55,7 +58,7 @@ impl Engine {
                 phase: Phase::Draining,
                 ..
             } => {
-                let _ = self.transition(idx, Trigger::Revive, None);
+                let _ = self.transition(idx, Trigger::Revive);
             }
             Status::Failed(_) => {
                 entry.attempts = 0;
@@ -69,8 +72,8 @@ impl Engine {
     fn create_topic(
         &mut self,
         topic: &str,
-        hash: u64,
-        holder: Holder,
+        hash: u32,
+        holder: Packed,
         options: &JoinOptions,
         settling: bool,
     ) -> Result<u32, Error> {
@@ -80,20 +83,14 @@ impl Engine {
                 limit: self.config.limits.max_topics,
             });
         }
-        let mut holders = SmallVec::new();
-        holders.push(holder);
-        let idx = self.store.insert_hashed(
-            TopicEntry {
-                name: Arc::from(topic),
-                holders,
-                params: options.params.clone(),
-                settling,
-                attempts: 0,
-                status: Status::Offline,
-                deadline: None,
-            },
+        let params = self.store.params.intern(options.params.as_ref());
+        let idx = self.store.insert(NewTopic {
+            name: topic,
             hash,
-        );
+            holder,
+            params,
+            settling,
+        });
         self.start_incarnation(idx);
         Ok(idx)
     }
@@ -107,10 +104,10 @@ impl Engine {
             .filter(|&idx| self.store.get(idx).phase() == Some(Phase::Draining))
             .min_by(|&a, &b| {
                 let (a, b) = (self.store.get(a), self.store.get(b));
-                (a.deadline, &a.name).cmp(&(b.deadline, &b.name))
+                (a.deadline, a.name.as_bytes()).cmp(&(b.deadline, b.name.as_bytes()))
             });
         match victim {
-            Some(idx) => self.transition(idx, Trigger::Evicted, None).is_ok(),
+            Some(idx) => self.transition(idx, Trigger::Evicted).is_ok(),
             None => false,
         }
     }
@@ -119,14 +116,17 @@ impl Engine {
     /// topic is released with `trigger` (`LastHolderLeft` or `Superseded`).
     /// Returns whether the holder was there.
     pub(crate) fn release(&mut self, idx: u32, holder: Holder, trigger: Trigger) -> bool {
+        let Ok(packed) = checked_pack(holder) else {
+            return false;
+        };
         let entry = self.store.get_mut(idx);
-        let Ok(pos) = entry.holders.binary_search(&holder) else {
+        let Ok(pos) = entry.holders.binary_search(&packed) else {
             return false;
         };
         entry.holders.remove(pos);
         if entry.holders.is_empty() {
             if entry.join_ref().is_some() {
-                let _ = self.transition(idx, trigger, None);
+                let _ = self.transition(idx, trigger);
             } else {
                 self.remove_topic(idx);
             }
@@ -149,49 +149,27 @@ impl Engine {
             join_ref,
             phase: Phase::Connecting,
         };
-        let topic = entry.name.clone();
-        let params = entry.params.clone();
         self.store.arm(idx, deadline, Lane::Join);
-        self.emit_effect(Effect::CreateResources {
-            topic: topic.clone(),
-            join_ref,
-        });
-        self.emit_effect(Effect::Join {
-            topic: topic.clone(),
-            join_ref,
-            params,
-        });
-        self.emit_event(Event::PhaseChanged {
-            topic,
-            join_ref,
-            from: None,
-            to: Phase::Connecting,
-            trigger: None,
-        });
+        let topic = self.store.id(idx);
+        self.emit_effect(Effect::Join { topic, join_ref });
     }
 
     /// A protocol or resource input for `(topic, join_ref)`: checked for
     /// staleness, then applied through the table.
     pub(crate) fn protocol_input(
         &mut self,
-        topic: &str,
+        idx: Option<u32>,
         join_ref: JoinRef,
         input: InputKind,
-        detail: Option<Arc<str>>,
     ) -> Handled {
-        let Some(idx) = self.store.find(topic) else {
-            return self.ignored(
-                Arc::from(topic),
-                join_ref,
-                input,
-                IgnoreReason::UnknownTopic,
-            );
+        let Some(idx) = idx else {
+            return self.ignored(None, join_ref, input, IgnoreReason::UnknownTopic);
         };
         let entry = self.store.get(idx);
         let current = entry.join_ref();
         if current != Some(join_ref) {
-            let name = entry.name.clone();
-            return self.ignored(name, join_ref, input, IgnoreReason::Stale { current });
+            let id = self.store.id(idx);
+            return self.ignored(Some(id), join_ref, input, IgnoreReason::Stale { current });
         }
         let trigger = match input {
             InputKind::JoinOk if entry.settling => Trigger::JoinOkSettling,
@@ -202,18 +180,18 @@ impl Engine {
             InputKind::Settled => Trigger::Settled,
             InputKind::SettleFailed => Trigger::SettleFailed,
         };
-        match self.transition(idx, trigger, detail) {
+        match self.transition(idx, trigger) {
             Ok(_) => Handled::Applied,
             Err(reason) => {
-                let name = self.store.get(idx).name.clone();
-                self.ignored(name, join_ref, input, reason)
+                let id = self.store.id(idx);
+                self.ignored(Some(id), join_ref, input, reason)
             }
         }
     }
 
     fn ignored(
         &mut self,
-        topic: Arc<str>,
+        topic: Option<TopicId>,
         join_ref: JoinRef,
         input: InputKind,
         reason: IgnoreReason,
@@ -222,7 +200,7 @@ impl Engine {
             topic,
             join_ref,
             input,
-            reason: reason.clone(),
+            reason,
         });
         Handled::Ignored(reason)
     }
@@ -240,17 +218,12 @@ impl Engine {
             Status::Backoff => return self.start_incarnation(idx),
             Status::Offline | Status::Failed(_) => return,
         };
-        let _ = self.transition(idx, trigger, None);
+        let _ = self.transition(idx, trigger);
     }
 
     /// The one place a phase changes. Looks the change up in the table; a pair
     /// that is not a row changes nothing and is returned as the reason.
-    pub(crate) fn transition(
-        &mut self,
-        idx: u32,
-        trigger: Trigger,
-        detail: Option<Arc<str>>,
-    ) -> Result<Phase, IgnoreReason> {
+    pub(crate) fn transition(&mut self, idx: u32, trigger: Trigger) -> Result<Phase, IgnoreReason> {
         let entry = self.store.get(idx);
         let Status::Live { join_ref, phase } = entry.status else {
             return Err(IgnoreReason::Stale { current: None });
@@ -258,22 +231,23 @@ impl Engine {
         let Some(to) = next(phase, trigger) else {
             return Err(IgnoreReason::NotApplicable { phase });
         };
-        self.emit_event(Event::PhaseChanged {
-            topic: entry.name.clone(),
-            join_ref,
-            from: Some(phase),
-            to,
-            trigger: Some(trigger),
-        });
+        let topic = self.store.id(idx);
+        if self.config.phase_events {
+            self.emit_event(Event::PhaseChanged {
+                topic,
+                join_ref,
+                from: phase,
+                to,
+                trigger,
+            });
+        }
         self.store.disarm(idx);
         let arm = match to {
             Phase::Destroyed => {
-                let topic = self.store.get(idx).name.clone();
-                self.destroy(idx, topic, join_ref, phase, trigger, detail);
+                self.destroy(idx, join_ref, phase, trigger);
                 return Ok(to);
             }
             Phase::Settling => {
-                let topic = self.store.get(idx).name.clone();
                 self.emit_effect(Effect::StartSettling { topic, join_ref });
                 Some((self.config.settle_timeout, Lane::Settle))
             }
@@ -298,39 +272,30 @@ impl Engine {
         Ok(to)
     }
 
-    fn destroy(
-        &mut self,
-        idx: u32,
-        topic: Arc<str>,
-        join_ref: JoinRef,
-        from: Phase,
-        trigger: Trigger,
-        detail: Option<Arc<str>>,
-    ) {
+    fn destroy(&mut self, idx: u32, join_ref: JoinRef, from: Phase, trigger: Trigger) {
+        let topic = self.store.id(idx);
         if from == Phase::Settling {
-            self.emit_effect(Effect::AbortSettling {
-                topic: topic.clone(),
-                join_ref,
-            });
+            self.emit_effect(Effect::AbortSettling { topic, join_ref });
         }
-        if trigger.sends_leave() && self.socket_up {
-            self.emit_effect(Effect::Leave {
-                topic: topic.clone(),
-                join_ref,
-            });
-        }
-        self.emit_effect(Effect::DestroyResources { topic, join_ref });
-        if self.store.get(idx).holders.is_empty() {
-            return self.remove_topic(idx);
+        let leave = trigger.sends_leave() && self.socket_up;
+        let removed = self.store.get(idx).holders.is_empty();
+        self.emit_effect(Effect::End {
+            topic,
+            join_ref,
+            leave,
+            removed,
+        });
+        if removed {
+            return self.forget(idx);
         }
         let reason = match trigger {
             Trigger::SocketDown => {
                 self.store.get_mut(idx).status = Status::Offline;
                 return;
             }
-            Trigger::JoinError => FailReason::JoinRejected(detail),
+            Trigger::JoinError => FailReason::JoinRejected,
             Trigger::JoinTimeout => FailReason::JoinTimeout,
-            Trigger::SettleFailed => FailReason::SettleFailed(detail),
+            Trigger::SettleFailed => FailReason::SettleFailed,
             Trigger::SettleTimeout => FailReason::SettleTimeout,
             Trigger::ServerError => FailReason::Crashed,
             Trigger::ServerClose if self.config.rejoin_on_server_close => {
@@ -349,13 +314,15 @@ impl Engine {
             return self.fail(idx, reason);
         }
         let delay = self.config.backoff(attempts);
-        let max_jitter = delay.as_nanos() as u64 / 1000 * u64::from(self.config.jitter_permille);
-        let delay = delay + Duration::from_nanos(self.rng.up_to(max_jitter));
+        let jitter = self.config.max_jitter(delay);
+        let jitter = self
+            .rng
+            .up_to(u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX));
+        let delay = delay.saturating_add(Duration::from_nanos(jitter));
         let at = self.after(delay);
-        let entry = self.store.get_mut(idx);
-        entry.status = Status::Backoff;
-        let topic = entry.name.clone();
+        self.store.get_mut(idx).status = Status::Backoff;
         self.store.arm(idx, at, Lane::Backoff);
+        let topic = self.store.id(idx);
         self.emit_event(Event::Retrying {
             topic,
             attempt: attempts,
@@ -366,43 +333,53 @@ impl Engine {
 
     fn fail(&mut self, idx: u32, reason: FailReason) {
         let entry = self.store.get_mut(idx);
-        entry.status = Status::Failed(reason.clone());
-        let topic = entry.name.clone();
-        let rooms: SmallVec<[RoomId; 4]> = rooms_of(&entry.holders).collect();
+        entry.status = Status::Failed(reason);
+        let topic = self.store.id(idx);
+        let rooms: SmallVec<[RoomId; 4]> = rooms_of(&self.store.get(idx).holders).collect();
         for room in rooms {
             if self
                 .rooms
                 .get(&room)
-                .is_some_and(|r| r.pending.as_deref() == Some(&*topic))
+                .is_some_and(|r| r.pending == Some(topic))
             {
                 self.emit_event(Event::RoomSwitchFailed {
                     room,
-                    topic: topic.clone(),
-                    reason: reason.clone(),
+                    topic,
+                    reason,
                 });
             }
         }
         self.emit_event(Event::TopicFailed { topic, reason });
     }
 
+    /// Removes a topic that has no incarnation, reporting it.
     pub(crate) fn remove_topic(&mut self, idx: u32) {
+        let topic = self.store.id(idx);
+        self.forget(idx);
+        self.emit_event(Event::TopicRemoved { topic });
+    }
+
+    fn forget(&mut self, idx: u32) {
         self.store.disarm(idx);
-        let entry = self.store.remove(idx);
-        self.emit_event(Event::TopicRemoved { topic: entry.name });
+        self.store.remove(idx);
     }
 }
 
-pub(crate) fn rooms_of(holders: &[Holder]) -> impl Iterator<Item = RoomId> + '_ {
-    holders.iter().filter_map(|h| match h {
-        Holder::Room(r) => Some(*r),
+pub(crate) fn rooms_of(holders: &[Packed]) -> impl Iterator<Item = RoomId> + '_ {
+    holders.iter().filter_map(|&p| match unpack(p) {
+        Holder::Room(r) => Some(r),
         Holder::Subscriber(_) => None,
     })
 }
 
-fn same_params(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
-        _ => false,
+/// A holder as stored, or the error for an id too large to store.
+fn checked_pack(holder: Holder) -> Result<Packed, Error> {
+    let id = match holder {
+        Holder::Subscriber(s) => s.0,
+        Holder::Room(r) => r.0,
+    };
+    if id > MAX_HOLDER_ID {
+        return Err(Error::IdOutOfRange { id });
     }
+    Ok(pack(holder))
 }

@@ -33,7 +33,7 @@ use smallvec::SmallVec;
 
 pub use config::{Config, Limits};
 pub use error::{ConfigError, Error, TopicError};
-pub use ids::{Holder, JoinRef, RoomId, SubscriberId};
+pub use ids::{Holder, JoinRef, RoomId, SubscriberId, TopicId, TopicRef};
 pub use output::{Effect, Event, FailReason, IgnoreReason, InputKind, Output};
 pub use phase::{next, Phase, Trigger, TRANSITIONS};
 pub use query::{RoomInfo, Route, Stats, TopicInfo, TopicStatus};
@@ -62,19 +62,22 @@ impl JoinOptions {
     }
 }
 
-/// A server's answer to a join.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A server's answer to a join. The response itself (the rejection's reason)
+/// stays with the driver, which has the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum JoinReply {
     /// `{"status": "ok"}`.
     Ok,
-    /// `{"status": "error"}`, with the server's reason if it gave one.
-    Error(Option<Arc<str>>),
+    /// `{"status": "error"}`.
+    Error,
 }
 
 /// What a subscribe did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Subscribed {
+    /// The topic's handle, for later inputs (`unsubscribe`, replies).
+    pub topic: TopicId,
     /// False when the subscriber already held the topic (idempotent).
     pub newly_added: bool,
     /// Where the topic stands now.
@@ -93,7 +96,7 @@ pub enum Unsubscribed {
 }
 
 /// What a protocol or resource input did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Handled {
     /// It changed the engine's state.
@@ -123,8 +126,8 @@ pub enum Switched {
 /// loop example.
 ///
 /// `Clone + Hash + Eq + Debug`: equality and hashing are canonical (topics in
-/// name order, slot layout ignored), so a model checker can hold the engine in
-/// its state and deduplicate equal states.
+/// name order, slot layout and handles ignored), so a model checker can hold
+/// the engine in its state and deduplicate equal states.
 #[derive(Clone)]
 pub struct Engine {
     config: Arc<Config>,
@@ -173,6 +176,7 @@ impl Engine {
     /// Adds `subscriber` as a holder of `topic`, creating and joining the
     /// topic if it is new, reviving it if it is draining, and retrying it if
     /// it had failed. Idempotent for a subscriber that already holds it.
+    /// Returns the topic's handle with what happened.
     pub fn subscribe(
         &mut self,
         topic: &str,
@@ -180,25 +184,27 @@ impl Engine {
         options: &JoinOptions,
         now: Instant,
     ) -> Result<Subscribed, Error> {
-        self.advance(now);
+        self.begin(now);
         let (idx, newly_added) = self.hold(topic, Holder::Subscriber(subscriber), options)?;
         Ok(Subscribed {
+            topic: self.store.id(idx),
             newly_added,
             status: TopicStatus::of(&self.store.get(idx).status),
         })
     }
 
-    /// Removes `subscriber` from `topic`. The last holder leaving drains an
-    /// active topic (kept joined for the grace period) and ends a joining one
-    /// at once. An unknown subscriber or topic changes nothing.
-    pub fn unsubscribe(
+    /// Removes `subscriber` from `topic` (a name or a handle). The last
+    /// holder leaving drains an active topic (kept joined for the grace
+    /// period) and ends a joining one at once. An unknown subscriber or topic
+    /// changes nothing.
+    pub fn unsubscribe<'a>(
         &mut self,
-        topic: &str,
+        topic: impl Into<TopicRef<'a>>,
         subscriber: SubscriberId,
         now: Instant,
     ) -> Unsubscribed {
-        self.advance(now);
-        match self.store.find(topic) {
+        self.begin(now);
+        match self.locate(topic.into()) {
             Some(idx)
                 if self.release(idx, Holder::Subscriber(subscriber), Trigger::LastHolderLeft) =>
             {
@@ -211,7 +217,7 @@ impl Engine {
     /// Ends everything (logout): every incarnation is destroyed (leaving the
     /// joined ones), every resource destroyed, every room and holder dropped.
     pub fn close_all(&mut self, now: Instant) {
-        self.advance(now);
+        self.begin(now);
         self.rooms.clear();
         for idx in self.store.canonical_order() {
             if self.store.try_get(idx).is_none() {
@@ -219,7 +225,7 @@ impl Engine {
             }
             self.store.get_mut(idx).holders.clear();
             if self.store.get(idx).join_ref().is_some() {
-                let _ = self.transition(idx, Trigger::CloseAll, None);
+                let _ = self.transition(idx, Trigger::CloseAll);
             } else {
                 self.remove_topic(idx);
             }
@@ -227,57 +233,79 @@ impl Engine {
     }
 
     /// A join reply for `join_ref`.
-    pub fn handle_join_reply(
+    pub fn handle_join_reply<'a>(
         &mut self,
-        topic: &str,
+        topic: impl Into<TopicRef<'a>>,
         join_ref: JoinRef,
         reply: JoinReply,
         now: Instant,
     ) -> Handled {
-        self.advance(now);
-        match reply {
-            JoinReply::Ok => self.protocol_input(topic, join_ref, InputKind::JoinOk, None),
-            JoinReply::Error(reason) => {
-                self.protocol_input(topic, join_ref, InputKind::JoinError, reason)
-            }
-        }
+        self.begin(now);
+        let idx = self.locate(topic.into());
+        let input = match reply {
+            JoinReply::Ok => InputKind::JoinOk,
+            JoinReply::Error => InputKind::JoinError,
+        };
+        self.protocol_input(idx, join_ref, input)
     }
 
     /// A `phx_close` for `join_ref`: the server ended the channel.
-    pub fn handle_close(&mut self, topic: &str, join_ref: JoinRef, now: Instant) -> Handled {
-        self.advance(now);
-        self.protocol_input(topic, join_ref, InputKind::Close, None)
+    pub fn handle_close<'a>(
+        &mut self,
+        topic: impl Into<TopicRef<'a>>,
+        join_ref: JoinRef,
+        now: Instant,
+    ) -> Handled {
+        self.input(topic.into(), join_ref, InputKind::Close, now)
     }
 
     /// A `phx_error` for `join_ref`: the channel crashed on the server.
-    pub fn handle_error(&mut self, topic: &str, join_ref: JoinRef, now: Instant) -> Handled {
-        self.advance(now);
-        self.protocol_input(topic, join_ref, InputKind::Error, None)
+    pub fn handle_error<'a>(
+        &mut self,
+        topic: impl Into<TopicRef<'a>>,
+        join_ref: JoinRef,
+        now: Instant,
+    ) -> Handled {
+        self.input(topic.into(), join_ref, InputKind::Error, now)
     }
 
     /// The resources of `join_ref` finished settling.
-    pub fn handle_settled(&mut self, topic: &str, join_ref: JoinRef, now: Instant) -> Handled {
-        self.advance(now);
-        self.protocol_input(topic, join_ref, InputKind::Settled, None)
+    pub fn handle_settled<'a>(
+        &mut self,
+        topic: impl Into<TopicRef<'a>>,
+        join_ref: JoinRef,
+        now: Instant,
+    ) -> Handled {
+        self.input(topic.into(), join_ref, InputKind::Settled, now)
     }
 
     /// The resources of `join_ref` failed to settle.
-    pub fn handle_settle_failed(
+    pub fn handle_settle_failed<'a>(
         &mut self,
-        topic: &str,
+        topic: impl Into<TopicRef<'a>>,
         join_ref: JoinRef,
-        reason: Option<Arc<str>>,
         now: Instant,
     ) -> Handled {
-        self.advance(now);
-        self.protocol_input(topic, join_ref, InputKind::SettleFailed, reason)
+        self.input(topic.into(), join_ref, InputKind::SettleFailed, now)
+    }
+
+    fn input(
+        &mut self,
+        topic: TopicRef<'_>,
+        join_ref: JoinRef,
+        input: InputKind,
+        now: Instant,
+    ) -> Handled {
+        self.begin(now);
+        let idx = self.locate(topic);
+        self.protocol_input(idx, join_ref, input)
     }
 
     /// The socket is connected: every topic that still has holders gets a new
     /// incarnation at once (as phoenix.js rejoins on reconnect), and retry
     /// counts start over.
     pub fn handle_socket_up(&mut self, now: Instant) {
-        self.advance(now);
+        self.begin(now);
         if self.socket_up {
             return;
         }
@@ -286,9 +314,9 @@ impl Engine {
             let Some(entry) = self.store.try_get(idx) else {
                 continue;
             };
-            let restart = match &entry.status {
+            let restart = match entry.status {
                 Status::Offline | Status::Backoff => true,
-                Status::Failed(reason) => *reason != FailReason::ClosedByServer,
+                Status::Failed(reason) => reason != FailReason::ClosedByServer,
                 Status::Live { .. } => false,
             };
             if restart {
@@ -302,7 +330,7 @@ impl Engine {
     /// The socket went down: every incarnation is destroyed (the server
     /// forgets them too) and topics with holders wait for the socket.
     pub fn handle_socket_down(&mut self, now: Instant) {
-        self.advance(now);
+        self.begin(now);
         if !self.socket_up {
             return;
         }
@@ -313,7 +341,7 @@ impl Engine {
             };
             match entry.status {
                 Status::Live { .. } => {
-                    let _ = self.transition(idx, Trigger::SocketDown, None);
+                    let _ = self.transition(idx, Trigger::SocketDown);
                 }
                 Status::Backoff => {
                     self.store.disarm(idx);
@@ -327,7 +355,7 @@ impl Engine {
     /// Fires every timer due at `now`. Idempotent: a second call with the same
     /// `now` does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.advance(now);
+        self.begin(now);
         // Timers due together fire in topic order, not arming order, so that
         // engines that compare equal behave alike. A timer's firing touches
         // only its own topic, so the batch stays valid while it is fired.
@@ -340,7 +368,7 @@ impl Engine {
                 return;
             }
             if due.len() > 1 {
-                due.sort_unstable_by(|&a, &b| self.store.get(a).name.cmp(&self.store.get(b).name));
+                self.store.sort_by_name(&mut due);
             }
             for idx in due.drain(..) {
                 self.fire(idx);
@@ -380,13 +408,16 @@ impl Engine {
     /// For model checkers, which treat timers as events that may happen in any
     /// order. Returns false when the topic has no armed timer.
     #[doc(hidden)]
-    pub fn fire_timer(&mut self, topic: &str) -> bool {
-        let Some(idx) = self.store.find(topic) else {
+    pub fn fire_timer<'a>(&mut self, topic: impl Into<TopicRef<'a>>) -> bool {
+        let Some(idx) = self.locate(topic.into()) else {
             return false;
         };
-        let Some(at) = self.store.get(idx).deadline else {
+        let Some(at) = self.store.get(idx).deadline() else {
             return false;
         };
+        if self.outputs.is_empty() {
+            self.store.release_retired();
+        }
         self.now = self.now.max(at);
         self.store.disarm(idx);
         self.fire(idx);
@@ -401,7 +432,20 @@ impl Engine {
         self.outputs.push_back(Output::Event(event));
     }
 
-    fn advance(&mut self, now: Instant) {
+    /// The slot of a topic named in an input.
+    pub(crate) fn locate(&self, topic: TopicRef<'_>) -> Option<u32> {
+        match topic {
+            TopicRef::Name(name) => self.store.find(name),
+            TopicRef::Id(id) => self.store.resolve(id),
+        }
+    }
+
+    /// Every input starts here: the clock moves, and the slots of topics
+    /// removed earlier are freed once the outputs naming them were polled.
+    fn begin(&mut self, now: Instant) {
+        if self.outputs.is_empty() && self.store.has_retired() {
+            self.store.release_retired();
+        }
         if now == self.last_input {
             return;
         }
@@ -412,11 +456,29 @@ impl Engine {
     }
 
     fn instant(&self, at: Nanos) -> Instant {
-        self.epoch + Duration::from_nanos(at)
+        let d = Duration::from_nanos(at);
+        self.epoch
+            .checked_add(d)
+            .unwrap_or_else(|| far_future(self.epoch))
     }
 
+    /// The deadline `d` from now, saturating below [`store::NEVER`].
     fn after(&self, d: Duration) -> Nanos {
         self.now
             .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+            .min(store::NEVER - 1)
+    }
+}
+
+/// The latest instant representable after `base` (deadlines that would
+/// overflow `Instant` saturate to it).
+fn far_future(base: Instant) -> Instant {
+    // About 136 years; `Instant` cannot hold `Duration::MAX` past any base.
+    let mut d = Duration::from_secs(u64::from(u32::MAX));
+    loop {
+        if let Some(t) = base.checked_add(d) {
+            return t;
+        }
+        d /= 2;
     }
 }

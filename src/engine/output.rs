@@ -2,14 +2,13 @@
 //! application ([`Event`]). Both go into one queue, in the order they
 //! happened, drained with [`Engine::poll_output`](crate::engine::Engine::poll_output).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::ids::{JoinRef, RoomId};
+use crate::engine::ids::{JoinRef, RoomId, TopicId};
 use crate::engine::phase::{Phase, Trigger};
 
-/// One output of the engine.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// One output of the engine: `Copy`, 32 bytes, naming topics by handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Output {
     /// Work for the driver.
@@ -18,69 +17,65 @@ pub enum Output {
     Event(Event),
 }
 
-/// Work for the driver: frames to send and resource calls to make.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// Work for the driver: frames to send and resource calls to make. Each
+/// names its topic by handle: read the name with
+/// [`Engine::topic_name`](crate::engine::Engine::topic_name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Effect {
-    /// Send `phx_join` with `ref = join_ref`.
+    /// A new incarnation: create its resources, then send `phx_join` with
+    /// `ref = join_ref` and the topic's params
+    /// ([`Engine::params`](crate::engine::Engine::params)).
     Join {
         /// Topic to join.
-        topic: Arc<str>,
+        topic: TopicId,
         /// The new incarnation's ref (also the frame's ref).
-        join_ref: JoinRef,
-        /// Join params (JSON object text) as given at subscribe, if any. A
-        /// driver may re-read fresh params (a token) instead.
-        params: Option<Arc<str>>,
-    },
-    /// Send `phx_leave` for this incarnation.
-    Leave {
-        /// Topic to leave.
-        topic: Arc<str>,
-        /// The incarnation being left.
-        join_ref: JoinRef,
-    },
-    /// Create the resources of a new incarnation.
-    CreateResources {
-        /// Topic.
-        topic: Arc<str>,
-        /// Incarnation that owns them.
         join_ref: JoinRef,
     },
     /// Start waiting for the resources' first sync; answer with
     /// `handle_settled` or `handle_settle_failed`.
     StartSettling {
         /// Topic.
-        topic: Arc<str>,
+        topic: TopicId,
         /// Incarnation that is settling.
         join_ref: JoinRef,
     },
     /// Stop waiting for settling: the incarnation is gone.
     AbortSettling {
         /// Topic.
-        topic: Arc<str>,
+        topic: TopicId,
         /// Incarnation that was settling.
         join_ref: JoinRef,
     },
-    /// Destroy the resources of an incarnation. Emitted exactly once per
-    /// incarnation, after which nothing refers to them.
-    DestroyResources {
+    /// The incarnation ended: send `phx_leave` for it when `leave` is set,
+    /// then destroy its resources (exactly once per incarnation; nothing
+    /// refers to them afterwards).
+    End {
         /// Topic.
-        topic: Arc<str>,
-        /// Incarnation that owned them.
+        topic: TopicId,
+        /// The incarnation that ended.
         join_ref: JoinRef,
+        /// Whether the server may still hold the channel, so a `phx_leave`
+        /// must be sent.
+        leave: bool,
+        /// Whether the engine no longer manages the topic (nobody holds it):
+        /// no [`Event::TopicRemoved`] follows.
+        removed: bool,
     },
 }
 
 /// Why a topic's incarnation failed (the last error, when it is reported).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// The details (the server's response, the resource's error) are the
+/// driver's: it fed them in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum FailReason {
-    /// The server rejected the join; its reason when it gave one.
-    JoinRejected(Option<Arc<str>>),
+    /// The server rejected the join.
+    JoinRejected,
     /// No join reply in time.
     JoinTimeout,
-    /// Settling failed; the resource's reason when it gave one.
-    SettleFailed(Option<Arc<str>>),
+    /// Settling failed.
+    SettleFailed,
     /// Settling did not finish in time.
     SettleTimeout,
     /// The server closed the channel.
@@ -108,7 +103,7 @@ pub enum InputKind {
 }
 
 /// Why an input was ignored.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum IgnoreReason {
     /// The registry does not manage the topic (any more).
@@ -128,27 +123,28 @@ pub enum IgnoreReason {
 }
 
 /// News for the application.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Event {
-    /// An incarnation changed phase. `from` is `None` for a new incarnation
-    /// (which starts in `Connecting`).
+    /// An incarnation changed phase (a new one starts in `Connecting`,
+    /// announced by [`Effect::Join`]). Emitted unless
+    /// [`Config::phase_events`](crate::engine::Config::phase_events) is off.
     PhaseChanged {
         /// Topic.
-        topic: Arc<str>,
+        topic: TopicId,
         /// Incarnation.
         join_ref: JoinRef,
         /// Previous phase.
-        from: Option<Phase>,
+        from: Phase,
         /// New phase.
         to: Phase,
-        /// Cause (`None` for a new incarnation).
-        trigger: Option<Trigger>,
+        /// Cause.
+        trigger: Trigger,
     },
     /// An incarnation failed and a new one will be joined after `delay`.
     Retrying {
         /// Topic.
-        topic: Arc<str>,
+        topic: TopicId,
         /// Failures in a row so far.
         attempt: u8,
         /// Delay before the next join, jitter included.
@@ -160,21 +156,23 @@ pub enum Event {
     /// again or the socket reconnects.
     TopicFailed {
         /// Topic.
-        topic: Arc<str>,
+        topic: TopicId,
         /// The last error.
         reason: FailReason,
     },
-    /// The registry no longer manages the topic (no holder, no incarnation).
+    /// The registry no longer manages the topic (no holder, no incarnation),
+    /// when that happens without an incarnation ending (otherwise
+    /// [`Effect::End`] says `removed`).
     TopicRemoved {
         /// Topic.
-        topic: Arc<str>,
+        topic: TopicId,
     },
     /// A room now shows `topic` (its switch completed).
     RoomShows {
         /// Room.
         room: RoomId,
         /// Topic shown.
-        topic: Arc<str>,
+        topic: TopicId,
     },
     /// The topic a room is switching to failed; the room keeps showing what it
     /// showed.
@@ -182,14 +180,14 @@ pub enum Event {
         /// Room.
         room: RoomId,
         /// The topic that failed.
-        topic: Arc<str>,
+        topic: TopicId,
         /// Why.
         reason: FailReason,
     },
     /// An input was ignored; nothing changed.
     Ignored {
-        /// Topic named by the input.
-        topic: Arc<str>,
+        /// Topic named by the input, when the engine manages it.
+        topic: Option<TopicId>,
         /// Join ref carried by the input.
         join_ref: JoinRef,
         /// The input.
@@ -197,4 +195,53 @@ pub enum Event {
         /// Why.
         reason: IgnoreReason,
     },
+}
+
+impl Output {
+    /// The topic this output is about, if any.
+    pub fn topic(&self) -> Option<TopicId> {
+        match *self {
+            Output::Effect(
+                Effect::Join { topic, .. }
+                | Effect::StartSettling { topic, .. }
+                | Effect::AbortSettling { topic, .. }
+                | Effect::End { topic, .. },
+            ) => Some(topic),
+            Output::Event(
+                Event::PhaseChanged { topic, .. }
+                | Event::Retrying { topic, .. }
+                | Event::TopicFailed { topic, .. }
+                | Event::TopicRemoved { topic }
+                | Event::RoomShows { topic, .. }
+                | Event::RoomSwitchFailed { topic, .. },
+            ) => Some(topic),
+            Output::Event(Event::Ignored { topic, .. }) => topic,
+        }
+    }
+
+    /// The same output about another topic handle (for canonical comparison).
+    pub(crate) fn with_topic(mut self, to: TopicId) -> Output {
+        match &mut self {
+            Output::Effect(
+                Effect::Join { topic, .. }
+                | Effect::StartSettling { topic, .. }
+                | Effect::AbortSettling { topic, .. }
+                | Effect::End { topic, .. },
+            ) => *topic = to,
+            Output::Event(
+                Event::PhaseChanged { topic, .. }
+                | Event::Retrying { topic, .. }
+                | Event::TopicFailed { topic, .. }
+                | Event::TopicRemoved { topic }
+                | Event::RoomShows { topic, .. }
+                | Event::RoomSwitchFailed { topic, .. },
+            ) => *topic = to,
+            Output::Event(Event::Ignored { topic, .. }) => {
+                if topic.is_some() {
+                    *topic = Some(to);
+                }
+            }
+        }
+        self
+    }
 }

@@ -2,22 +2,22 @@
 //! and the topic it is switching to; it shows the old one until the new one
 //! is active, then releases the old one (which drains if nobody else holds it).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use smallvec::SmallVec;
 
-use crate::engine::ids::{Holder, RoomId};
+use crate::engine::ids::{Holder, RoomId, TopicId};
 use crate::engine::lifecycle::rooms_of;
 use crate::engine::output::Event;
 use crate::engine::phase::{Phase, Trigger};
 use crate::engine::{Engine, Error, JoinOptions, Switched};
 
-/// What a room shows and what it waits for.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+/// What a room shows and waits for (handles of live topics: a room holds
+/// both, so neither is removed while the room refers to it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Room {
-    pub(crate) shown: Option<Arc<str>>,
-    pub(crate) pending: Option<Arc<str>>,
+    pub(crate) shown: Option<TopicId>,
+    pub(crate) pending: Option<TopicId>,
 }
 
 impl Engine {
@@ -33,25 +33,27 @@ impl Engine {
         options: &JoinOptions,
         now: Instant,
     ) -> Result<Switched, Error> {
-        self.advance(now);
+        self.begin(now);
         let holder = Holder::Room(room);
-        let current = self.rooms.get(&room).cloned().unwrap_or_default();
-        if current.shown.as_deref() == Some(topic) {
+        let current = self.rooms.get(&room).copied().unwrap_or_default();
+        let named =
+            |id: Option<TopicId>| id.is_some_and(|id| self.store.name_of(id) == Some(topic));
+        if named(current.shown) {
             let Some(pending) = current.pending else {
                 return Ok(Switched::AlreadyShown);
             };
             self.rooms.get_mut(&room).expect("room exists").pending = None;
-            self.release_by_name(&pending, holder, Trigger::Superseded);
+            self.release_id(pending, holder, Trigger::Superseded);
             return Ok(Switched::Cancelled);
         }
-        if current.pending.as_deref() == Some(topic) {
+        if named(current.pending) {
             return Ok(Switched::AlreadyPending);
         }
         let (idx, _) = self.hold(topic, holder, options)?;
-        let name = self.store.get(idx).name.clone();
-        let previous = self.rooms.entry(room).or_default().pending.replace(name);
+        let id = self.store.id(idx);
+        let previous = self.rooms.entry(room).or_default().pending.replace(id);
         if let Some(previous) = previous {
-            self.release_by_name(&previous, holder, Trigger::Superseded);
+            self.release_id(previous, holder, Trigger::Superseded);
         }
         if self.store.get(idx).phase() == Some(Phase::Active) {
             self.complete_switch(room);
@@ -63,32 +65,28 @@ impl Engine {
     /// Drops a room: both its shown and its pending topic are released.
     /// Returns false for an unknown room.
     pub fn close_room(&mut self, room: RoomId, now: Instant) -> bool {
-        self.advance(now);
+        self.begin(now);
         let Some(r) = self.rooms.remove(&room) else {
             return false;
         };
         for topic in [r.pending, r.shown].into_iter().flatten() {
-            self.release_by_name(&topic, Holder::Room(room), Trigger::LastHolderLeft);
+            self.release_id(topic, Holder::Room(room), Trigger::LastHolderLeft);
         }
         true
     }
 
-    fn release_by_name(&mut self, topic: &str, holder: Holder, trigger: Trigger) {
-        if let Some(idx) = self.store.find(topic) {
+    fn release_id(&mut self, topic: TopicId, holder: Holder, trigger: Trigger) {
+        if let Some(idx) = self.store.resolve(topic) {
             self.release(idx, holder, trigger);
         }
     }
 
     /// The topic in `idx` became active: every room waiting for it shows it.
     pub(crate) fn complete_switches_to(&mut self, idx: u32) {
-        let entry = self.store.get(idx);
-        let rooms: SmallVec<[RoomId; 4]> = rooms_of(&entry.holders).collect();
+        let id = self.store.id(idx);
+        let rooms: SmallVec<[RoomId; 4]> = rooms_of(&self.store.get(idx).holders).collect();
         for room in rooms {
-            let waiting = self
-                .rooms
-                .get(&room)
-                .is_some_and(|r| r.pending.as_deref() == Some(&*self.store.get(idx).name));
-            if waiting {
+            if self.rooms.get(&room).is_some_and(|r| r.pending == Some(id)) {
                 self.complete_switch(room);
             }
         }
@@ -97,10 +95,10 @@ impl Engine {
     fn complete_switch(&mut self, room: RoomId) {
         let r = self.rooms.get_mut(&room).expect("room exists");
         let Some(new) = r.pending.take() else { return };
-        let old = r.shown.replace(new.clone());
+        let old = r.shown.replace(new);
         self.emit_event(Event::RoomShows { room, topic: new });
         if let Some(old) = old {
-            self.release_by_name(&old, Holder::Room(room), Trigger::Superseded);
+            self.release_id(old, Holder::Room(room), Trigger::Superseded);
         }
     }
 }

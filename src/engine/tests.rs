@@ -2,7 +2,6 @@
 //! phase-changing function refuses it and changes nothing. (Rows are tested
 //! through the public API in `tests/transitions.rs`.)
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use crate::engine::phase::{next, Phase, Phase::*, Trigger, Trigger::*};
@@ -38,7 +37,7 @@ fn engine_in(phase: Phase) -> Engine {
             e.unsubscribe(T, SubscriberId(1), now);
         }
         Destroyed => {
-            e.handle_join_reply(T, r, JoinReply::Error(Some(Arc::from("no"))), now);
+            e.handle_join_reply(T, r, JoinReply::Error, now);
         }
     }
     while e.poll_output().is_some() {}
@@ -52,7 +51,7 @@ fn check_rejected(phase: Phase, trigger: Trigger) {
     let mut e = engine_in(phase);
     let before = e.clone();
     let idx = e.store.find(T).unwrap();
-    let result = e.transition(idx, trigger, None);
+    let result = e.transition(idx, trigger);
     match phase {
         Destroyed => assert_eq!(result, Err(IgnoreReason::Stale { current: None })),
         _ => assert_eq!(result, Err(IgnoreReason::NotApplicable { phase })),

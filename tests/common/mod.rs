@@ -3,7 +3,6 @@
 //! bookkeeping, and moves time only by jumping to the next deadline.
 #![allow(dead_code, unreachable_pub)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use channel_registry::engine::audit::{check_structure, Audit};
@@ -12,14 +11,30 @@ use channel_registry::engine::{
     SubscriberId, Switched, Trigger,
 };
 
+/// An output as polled, with the name of its topic read at that moment (a
+/// handle of a removed topic stops naming it after the next input).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Named<T> {
+    pub topic: Option<String>,
+    pub item: T,
+}
+
+impl<T> Named<T> {
+    pub fn is(&self, topic: &str) -> bool {
+        self.topic.as_deref() == Some(topic)
+    }
+}
+
 pub const T: &str = "workflow:6f1c2a7e-0b7e-4c59-9a53-0d3c1e5b8f21:v1";
 
 pub struct Sim {
     pub engine: Engine,
     pub now: Instant,
     pub start: Instant,
-    pub effects: Vec<Effect>,
-    pub events: Vec<Event>,
+    pub effects: Vec<Named<Effect>>,
+    pub events: Vec<Named<Event>>,
+    /// Every output in order (joins announce a new incarnation).
+    pub outputs: Vec<Named<Output>>,
     pub audit: Audit,
 }
 
@@ -38,6 +53,7 @@ impl Sim {
             start: now,
             effects: Vec::new(),
             events: Vec::new(),
+            outputs: Vec::new(),
             audit: Audit::new(),
         };
         sim.engine.handle_socket_up(now);
@@ -55,12 +71,22 @@ impl Sim {
     /// Drains every output, auditing each, and checks the engine's bookkeeping.
     pub fn drain(&mut self) {
         while let Some(out) = self.engine.poll_output() {
-            if let Err(v) = self.audit.on_output(&out) {
+            if let Err(v) = self.audit.on_output(&self.engine, &out) {
                 panic!("{v}\nengine: {:#?}", self.engine);
             }
+            let topic = out.topic().map(|t| {
+                self.engine
+                    .topic_name(t)
+                    .expect("an output's topic has a name")
+                    .to_owned()
+            });
+            self.outputs.push(Named {
+                topic: topic.clone(),
+                item: out,
+            });
             match out {
-                Output::Effect(e) => self.effects.push(e),
-                Output::Event(e) => self.events.push(e),
+                Output::Effect(item) => self.effects.push(Named { topic, item }),
+                Output::Event(item) => self.events.push(Named { topic, item }),
                 _ => unreachable!("unknown output"),
             }
         }
@@ -152,12 +178,9 @@ impl Sim {
 
     pub fn join_error(&mut self, topic: &str) -> Handled {
         let r = self.join_ref(topic);
-        let h = self.engine.handle_join_reply(
-            topic,
-            r,
-            JoinReply::Error(Some(Arc::from("unauthorized"))),
-            self.now,
-        );
+        let h = self
+            .engine
+            .handle_join_reply(topic, r, JoinReply::Error, self.now);
         self.drain();
         h
     }
@@ -205,26 +228,35 @@ impl Sim {
         assert_eq!(self.phase(topic), Some(Phase::Active));
     }
 
-    pub fn take_effects(&mut self) -> Vec<Effect> {
+    pub fn take_effects(&mut self) -> Vec<Named<Effect>> {
         std::mem::take(&mut self.effects)
     }
 
-    pub fn take_events(&mut self) -> Vec<Event> {
+    pub fn take_events(&mut self) -> Vec<Named<Event>> {
         std::mem::take(&mut self.events)
     }
 
-    /// The phase changes of `topic` seen so far, as `(from, trigger, to)`.
+    /// The events seen so far, without their topic names.
+    pub fn event_items(&self) -> Vec<Event> {
+        self.events.iter().map(|e| e.item).collect()
+    }
+
+    /// The last event seen.
+    pub fn last_event(&self) -> Option<Event> {
+        self.events.last().map(|e| e.item)
+    }
+
+    /// The phase changes of `topic` seen so far, as `(from, trigger, to)`; a
+    /// new incarnation (its join) shows as `(None, None, Connecting)`.
     pub fn changes(&self, topic: &str) -> Vec<(Option<Phase>, Option<Trigger>, Phase)> {
-        self.events
+        self.outputs
             .iter()
-            .filter_map(|e| match e {
-                Event::PhaseChanged {
-                    topic: t,
-                    from,
-                    trigger,
-                    to,
-                    ..
-                } if &**t == topic => Some((*from, *trigger, *to)),
+            .filter(|o| o.is(topic))
+            .filter_map(|o| match o.item {
+                Output::Effect(Effect::Join { .. }) => Some((None, None, Phase::Connecting)),
+                Output::Event(Event::PhaseChanged {
+                    from, trigger, to, ..
+                }) => Some((Some(from), Some(trigger), to)),
                 _ => None,
             })
             .collect()
@@ -234,25 +266,30 @@ impl Sim {
         *self.changes(topic).last().expect("a phase change")
     }
 
-    /// Effects naming `topic`, rendered short: `join 3`, `leave 3`, `create 3`...
+    /// Effects naming `topic`, rendered short, one step each: a join is
+    /// `create 3`, `join 3`; an end is `leave 3` (when it leaves), `destroy 3`.
     pub fn effects_of(&self, topic: &str) -> Vec<String> {
-        self.effects
-            .iter()
-            .filter_map(|e| {
-                let (kind, t, r) = match e {
-                    Effect::Join {
-                        topic, join_ref, ..
-                    } => ("join", topic, join_ref),
-                    Effect::Leave { topic, join_ref } => ("leave", topic, join_ref),
-                    Effect::CreateResources { topic, join_ref } => ("create", topic, join_ref),
-                    Effect::StartSettling { topic, join_ref } => ("settle", topic, join_ref),
-                    Effect::AbortSettling { topic, join_ref } => ("abort", topic, join_ref),
-                    Effect::DestroyResources { topic, join_ref } => ("destroy", topic, join_ref),
-                    _ => return None,
-                };
-                (&**t == topic).then(|| format!("{kind} {r}"))
-            })
-            .collect()
+        let mut out = Vec::new();
+        for e in self.effects.iter().filter(|e| e.is(topic)) {
+            match e.item {
+                Effect::Join { join_ref, .. } => {
+                    out.push(format!("create {join_ref}"));
+                    out.push(format!("join {join_ref}"));
+                }
+                Effect::StartSettling { join_ref, .. } => out.push(format!("settle {join_ref}")),
+                Effect::AbortSettling { join_ref, .. } => out.push(format!("abort {join_ref}")),
+                Effect::End {
+                    join_ref, leave, ..
+                } => {
+                    if leave {
+                        out.push(format!("leave {join_ref}"));
+                    }
+                    out.push(format!("destroy {join_ref}"));
+                }
+                _ => {}
+            }
+        }
+        out
     }
 
     /// Drains, then asserts nothing is left (the drain consumes the final

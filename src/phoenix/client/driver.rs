@@ -24,7 +24,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::engine::{
     Effect, Engine, Event, JoinOptions, JoinRef, JoinReply, Output, RoomId, Route, SubscriberId,
-    Switched, TopicStatus,
+    Switched, TopicId, TopicStatus,
 };
 use crate::phoenix::client::config::ClientConfig;
 use crate::phoenix::client::error::{ConnectError, PushError, SubscribeError};
@@ -163,6 +163,9 @@ pub(crate) struct Driver {
     rooms: HashMap<RoomId, RoomEntry>,
     pushes: PushBook,
     settling: HashMap<JoinRef, AbortHandle>,
+    /// The last failure detail per topic (a join error's reason, a settle
+    /// error), for the errors the handles see.
+    details: HashMap<Arc<str>, Arc<str>>,
 
     out: Vec<crate::phoenix::codec::Frame>,
     needs_flush: bool,
@@ -208,6 +211,7 @@ impl Driver {
             rooms: HashMap::new(),
             pushes: PushBook::default(),
             settling: HashMap::new(),
+            details: HashMap::new(),
             out: Vec::new(),
             needs_flush: false,
             touched: Vec::new(),
@@ -357,10 +361,12 @@ impl Driver {
             } => {
                 self.settling.remove(&join_ref);
                 match result {
-                    Ok(()) => self.engine.handle_settled(&topic, join_ref, at),
+                    Ok(()) => self.engine.handle_settled(&*topic, join_ref, at),
                     Err(error) => {
-                        self.engine
-                            .handle_settle_failed(&topic, join_ref, error.into_reason(), at)
+                        if let Some(reason) = error.into_reason() {
+                            self.details.insert(Arc::clone(&topic), reason);
+                        }
+                        self.engine.handle_settle_failed(&*topic, join_ref, at)
                     }
                 };
             }
@@ -523,7 +529,12 @@ impl Driver {
             let join_ref = JoinRef::new(msg_ref).expect("a sent join ref is not zero");
             let answer = match reply.status {
                 ReplyStatus::Ok => JoinReply::Ok,
-                _ => JoinReply::Error(reply_reason(&reply)),
+                _ => {
+                    if let Some(reason) = reply_reason(&reply) {
+                        self.details.insert(Arc::clone(&topic), reason);
+                    }
+                    JoinReply::Error
+                }
             };
             self.engine
                 .handle_join_reply(&topic, join_ref, answer, now.into_std());
@@ -553,8 +564,8 @@ impl Driver {
             return;
         };
         let (current, accepted) = match route {
-            Route::Deliver { join_ref } => (join_ref, true),
-            Route::ResourcesOnly { join_ref } => (join_ref, false),
+            Route::Deliver { join_ref, .. } => (join_ref, true),
+            Route::ResourcesOnly { join_ref, .. } => (join_ref, false),
             _ => {
                 self.stats.dropped_messages += 1;
                 tracing::trace!(topic = %topic, event = %message.event, "message of no current incarnation dropped");
@@ -880,13 +891,17 @@ impl Driver {
         self.touched = touched;
     }
 
+    /// The name of a topic an output names (valid until the next input).
+    fn name(&self, topic: TopicId) -> Arc<str> {
+        Arc::from(self.engine.topic_name(topic).unwrap_or_default())
+    }
+
     fn perform(&mut self, effect: Effect) {
         match effect {
-            Effect::Join {
-                topic,
-                join_ref,
-                params,
-            } => {
+            Effect::Join { topic, join_ref } => {
+                let params = self.engine.params(topic).cloned();
+                let topic = self.name(topic);
+                self.config.resources.create(&topic, join_ref);
                 let payload = match self.topics.get(&*topic) {
                     Some(entry) => entry.params.resolve(),
                     None => params
@@ -899,19 +914,8 @@ impl Driver {
                     self.sent_joins.insert(join_ref.get(), topic);
                 }
             }
-            Effect::Leave { topic, join_ref } => {
-                let msg_ref = self.engine.mint_ref();
-                tracing::debug!(topic = %topic, %join_ref, "leave");
-                self.send(&Message::leave(
-                    join_ref.to_string(),
-                    msg_ref.to_string(),
-                    &*topic,
-                ));
-            }
-            Effect::CreateResources { topic, join_ref } => {
-                self.config.resources.create(&topic, join_ref);
-            }
             Effect::StartSettling { topic, join_ref } => {
+                let topic = self.name(topic);
                 tracing::debug!(topic = %topic, %join_ref, "settling");
                 let settled = self
                     .config
@@ -931,12 +935,27 @@ impl Driver {
                 self.settling.insert(join_ref, task.abort_handle());
             }
             Effect::AbortSettling { topic, join_ref } => {
-                tracing::debug!(topic = %topic, %join_ref, "settling aborted");
+                tracing::debug!(topic = %self.name(topic), %join_ref, "settling aborted");
                 if let Some(task) = self.settling.remove(&join_ref) {
                     task.abort();
                 }
             }
-            Effect::DestroyResources { topic, join_ref } => {
+            Effect::End {
+                topic,
+                join_ref,
+                leave,
+                removed,
+            } => {
+                let topic = self.name(topic);
+                if leave {
+                    let msg_ref = self.engine.mint_ref();
+                    tracing::debug!(topic = %topic, %join_ref, "leave");
+                    self.send(&Message::leave(
+                        join_ref.to_string(),
+                        msg_ref.to_string(),
+                        &*topic,
+                    ));
+                }
                 self.config.resources.destroy(&topic, join_ref);
                 if self.sent_joins.contains_key(&join_ref.get()) {
                     self.unanswered.push_back(join_ref.get());
@@ -949,7 +968,18 @@ impl Driver {
                 // No reply can come for pushes of an incarnation that is gone.
                 self.pushes
                     .fail_in_flight(&topic, join_ref, PushError::ChannelLost);
+                if removed {
+                    self.topic_removed(topic);
+                }
             }
+        }
+    }
+
+    fn topic_removed(&mut self, topic: Arc<str>) {
+        tracing::debug!(topic = %topic, "topic removed");
+        self.pushes.fail_buffered(&topic, || PushError::Closed);
+        if let Some(entry) = self.topics.remove(&*topic) {
+            entry.state.send_replace(TopicState::Closed);
         }
     }
 
@@ -962,6 +992,7 @@ impl Driver {
                 to,
                 trigger,
             } => {
+                let topic = self.name(topic);
                 tracing::debug!(topic = %topic, %join_ref, from = ?from, phase = %to, ?trigger, "phase");
                 self.touched.push(topic);
             }
@@ -971,36 +1002,41 @@ impl Driver {
                 delay,
                 reason,
             } => {
+                let topic = self.name(topic);
                 tracing::info!(topic = %topic, attempt, ?delay, ?reason, "retrying");
                 self.touched.push(topic);
             }
             Event::TopicFailed { topic, reason } => {
-                tracing::warn!(topic = %topic, ?reason, "topic failed");
+                let topic = self.name(topic);
+                let detail = self.details.get(&topic);
+                tracing::warn!(topic = %topic, ?reason, ?detail, "topic failed");
                 self.pushes
                     .fail_buffered(&topic, || PushError::TopicFailed {
                         topic: Arc::clone(&topic),
-                        reason: reason.clone(),
+                        reason,
                     });
                 self.touched.push(topic);
             }
             Event::TopicRemoved { topic } => {
-                tracing::debug!(topic = %topic, "topic removed");
-                self.pushes.fail_buffered(&topic, || PushError::Closed);
-                if let Some(entry) = self.topics.remove(&*topic) {
-                    entry.state.send_replace(TopicState::Closed);
-                }
+                let topic = self.name(topic);
+                self.details.remove(&topic);
+                self.topic_removed(topic);
             }
-            Event::RoomShows { room, topic } => self.room_shows(room, topic),
+            Event::RoomShows { room, topic } => {
+                let topic = self.name(topic);
+                self.room_shows(room, topic)
+            }
             Event::RoomSwitchFailed {
                 room,
                 topic,
                 reason,
             } => {
+                let topic = self.name(topic);
                 if let Some(r) = self.rooms.get(&room) {
                     tracing::warn!(room = %r.name, topic = %topic, ?reason, "room switch failed");
                     r.sink.send_control(RoomEvent::SwitchFailed {
                         topic: Arc::clone(&topic),
-                        reason: reason.clone(),
+                        reason,
                     });
                     r.state
                         .send_modify(|s| s.failed = Some((Arc::clone(&topic), reason)));
@@ -1014,7 +1050,8 @@ impl Driver {
                 reason,
             } => {
                 self.stats.ignored_inputs += 1;
-                tracing::debug!(topic = %topic, %join_ref, ?input, ?reason, "ignored");
+                let topic = topic.map(|t| self.name(t));
+                tracing::debug!(topic = ?topic, %join_ref, ?input, ?reason, "ignored");
             }
         }
     }
@@ -1047,8 +1084,8 @@ impl Driver {
         let (Some(r), Some(info)) = (self.rooms.get(&room), self.engine.room(room)) else {
             return;
         };
-        let shown = info.shown.cloned();
-        let pending = info.pending.cloned();
+        let shown = info.shown.map(Arc::from);
+        let pending = info.pending.map(Arc::from);
         r.state.send_if_modified(|s| {
             let changed = s.shown != shown || s.pending != pending;
             s.shown = shown;

@@ -173,11 +173,9 @@ pub enum PushError {
 /// A short human description of a failure, for error messages.
 pub(crate) fn describe(reason: &FailReason) -> String {
     match reason {
-        FailReason::JoinRejected(Some(why)) => format!("the server rejected the join: {why}"),
-        FailReason::JoinRejected(None) => "the server rejected the join".to_owned(),
+        FailReason::JoinRejected => "the server rejected the join".to_owned(),
         FailReason::JoinTimeout => "no join reply in time".to_owned(),
-        FailReason::SettleFailed(Some(why)) => format!("settling failed: {why}"),
-        FailReason::SettleFailed(None) => "settling failed".to_owned(),
+        FailReason::SettleFailed => "settling failed".to_owned(),
         FailReason::SettleTimeout => "settling did not finish in time".to_owned(),
         FailReason::ClosedByServer => "the server closed the channel".to_owned(),
         FailReason::Crashed => "the channel crashed on the server".to_owned(),
