@@ -1,1 +1,0 @@
-//! Ordered, gap-free delivery across rejoins.
