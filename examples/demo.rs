@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use channel_registry::engine::Config;
 use channel_registry::phoenix::dev_server::{DevServer, DevServerConfig};
-use channel_registry::phoenix::{Client, ClientConfig, JoinParams, RoomEvent};
+use channel_registry::phoenix::{Client, ClientConfig, JoinParams, RoomEvent, SubscriptionEvent};
 use serde_json::json;
 use tokio::time::{timeout, Instant};
 
@@ -56,7 +56,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     again.push("broadcast", json!({"from": "again"})).await?;
     for (name, sub) in [("alice", &mut alice), ("again", &mut again)] {
         while let Ok(Some(m)) = timeout(Duration::from_millis(100), sub.recv()).await {
-            println!("{} {name} got {} {:?}", t(), m.event, m.payload);
+            println!("{} {name} got {} {:?}", t(), m.event(), m.payload());
         }
     }
     drop(again);
@@ -70,7 +70,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let mut room = client.room("editor");
     room.switch("room:doc:v1", JoinParams::none()).await?;
     while let Some(event) = room.recv().await {
-        if let RoomEvent::Shows { topic } = event {
+        if let RoomEvent::Shows { topic, .. } = event {
             println!("{} the editor shows {topic}", t());
             break;
         }
@@ -87,11 +87,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let until = Instant::now() + Duration::from_millis(800);
     while let Ok(Some(event)) = tokio::time::timeout_at(until, room.recv()).await {
         match event {
-            RoomEvent::Shows { topic } => println!("{} the editor now shows {topic}", t()),
+            RoomEvent::Shows { topic, .. } => println!("{} the editor now shows {topic}", t()),
             RoomEvent::Message(m) => {
-                println!("{} editor message from {}: {}", t(), m.topic, m.event)
+                println!("{} editor message from {}: {}", t(), m.topic(), m.event())
             }
-            RoomEvent::SwitchFailed { topic, reason } => {
+            RoomEvent::SwitchFailed { topic, reason, .. } => {
                 println!("{} switch to {topic} failed: {reason:?}", t())
             }
             other => println!("{} {other:?}", t()),
@@ -110,20 +110,28 @@ async fn main() -> Result<(), Box<dyn Error>> {
         reply.response
     );
 
-    // --- a crash on the server ----------------------------------------------------------
+    // --- a crash on the server: the subscription hears every step ----------------------
     let before = alice.state().join_ref().ok_or("room:lobby is active")?;
     server.crash_channels("room:lobby");
-    let mut state = alice.state_watch();
-    let after = state
-        .wait_for(|s| s.is_active() && s.join_ref() != Some(before))
-        .await?
-        .join_ref()
-        .ok_or("active has a join_ref")?;
-    println!(
-        "{} room:lobby crashed on the server and was rejoined after the rejoin backoff \
-         (1 s, phoenix.js default): join_ref {before} -> {after}",
-        t()
-    );
+    while let Some(event) = alice.next_event().await {
+        match event {
+            SubscriptionEvent::Lost { reason } => println!("{} room:lobby lost: {reason:?}", t()),
+            SubscriptionEvent::Rejoining { attempt, delay, .. } => {
+                println!("{} rejoining (attempt {attempt}) in {delay:?}", t())
+            }
+            SubscriptionEvent::Joined {
+                join_ref, rejoin, ..
+            } => {
+                println!(
+                    "{} joined again (rejoin: {rejoin}): join_ref {before} -> {join_ref}; \
+                     derived state may be stale, resync it",
+                    t()
+                );
+                break;
+            }
+            other => println!("{} {other:?}", t()),
+        }
+    }
 
     let stats = client.stats().await.ok_or("client closed")?;
     println!(

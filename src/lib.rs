@@ -61,6 +61,7 @@
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
 
+pub mod codec;
 pub mod engine;
 pub mod session;
 
@@ -68,6 +69,6 @@ pub mod session;
 pub mod phoenix;
 
 /// The README's examples, compiled and run as doctests.
-#[cfg(all(doctest, feature = "dev-server"))]
+#[cfg(all(doctest, feature = "phoenix"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -14,10 +14,11 @@ use channel_registry::engine::{
 use channel_registry::phoenix::codec::{Frame, Payload};
 use channel_registry::phoenix::dev_server::{ChannelEnd, DevServer, DevServerConfig};
 use channel_registry::phoenix::{
-    ChannelMessage, Client, ClientConfig, ConnectError, ConnectionState, JoinParams,
+    ChannelMessage, Client, ClientConfig, CloseReason, ConnectError, ConnectionState, JoinParams,
     OverflowPolicy, PushError, Room, RoomEvent, SettleOnEvent, SubscribeError, Subscription,
-    TopicState,
+    SubscriptionState,
 };
+use channel_registry::session::ParamsError;
 use serde_json::{json, Value};
 use tokio::time::{timeout, Instant};
 
@@ -103,7 +104,7 @@ async fn events_until_shows(room: &mut Room, topic: &str) -> Vec<RoomEvent> {
     let mut seen = Vec::new();
     loop {
         let event = next_event(room).await;
-        let done = matches!(&event, RoomEvent::Shows { topic: t } if &**t == topic);
+        let done = matches!(&event, RoomEvent::Shows { topic: t, .. } if &**t == topic);
         seen.push(event);
         if done {
             return seen;
@@ -133,7 +134,7 @@ async fn client_idle(client: &Client) {
 }
 
 fn json_of(message: &ChannelMessage) -> &Value {
-    message.payload.as_json().expect("a JSON payload")
+    message.json().expect("a JSON payload")
 }
 
 #[tokio::test]
@@ -149,7 +150,7 @@ async fn two_handles_share_one_channel_and_dropping_one_keeps_the_other() {
     server.push("room:rc", "news", json!({"n": 1}));
     assert_eq!(json_of(&next(&mut a).await), &json!({"n": 1}));
     let m = next(&mut b).await;
-    assert_eq!((json_of(&m), m.join_ref), (&json!({"n": 1}), Some(ja)));
+    assert_eq!((json_of(&m), m.join_ref()), (&json!({"n": 1}), Some(ja)));
 
     drop(a);
     // Well past the drain grace: the channel must still be there for `b`.
@@ -208,7 +209,7 @@ async fn room_switch_shows_v1_until_v2_is_active() {
     let seen = events_until_shows(&mut room, v1).await;
     assert_eq!(seen.len(), 1, "nothing before v1 is shown: {seen:?}");
     match next_event(&mut room).await {
-        RoomEvent::Message(m) => assert_eq!((&*m.topic, m.event.as_str()), (v1, "sync")),
+        RoomEvent::Message(m) => assert_eq!((&**m.topic(), m.event()), (v1, "sync")),
         other => panic!("expected v1's sync, got {other:?}"),
     }
 
@@ -233,11 +234,11 @@ async fn room_switch_shows_v1_until_v2_is_active() {
     let seen = events_until_shows(&mut room, v2).await;
     assert!(
         seen.iter()
-            .all(|e| !matches!(e, RoomEvent::Message(m) if &*m.topic != v1)),
+            .all(|e| !matches!(e, RoomEvent::Message(m) if &**m.topic() != v1)),
         "only v1 before v2 is shown: {seen:?}"
     );
     match next_event(&mut room).await {
-        RoomEvent::Message(m) => assert_eq!((&*m.topic, m.event.as_str()), (v2, "sync")),
+        RoomEvent::Message(m) => assert_eq!((&**m.topic(), m.event()), (v2, "sync")),
         other => panic!("expected v2's sync, got {other:?}"),
     }
     assert_eq!(room.state().pending, None);
@@ -278,8 +279,8 @@ async fn fast_switches_v1_v2_v3_never_show_v2() {
     let seen = events_until_shows(&mut room, v3).await;
     for event in &seen {
         match event {
-            RoomEvent::Shows { topic } => assert!(&**topic == v1 || &**topic == v3, "{seen:?}"),
-            RoomEvent::Message(m) => assert_eq!(&*m.topic, v1, "{seen:?}"),
+            RoomEvent::Shows { topic, .. } => assert!(&**topic == v1 || &**topic == v3, "{seen:?}"),
+            RoomEvent::Message(m) => assert_eq!(&**m.topic(), v1, "{seen:?}"),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -307,7 +308,7 @@ async fn server_crash_recovers_with_a_new_join_ref() {
         .expect("server has the new incarnation");
     server.push("room:crash", "after", json!({}));
     let m = next(&mut sub).await;
-    assert_eq!((m.event.as_str(), m.join_ref), ("after", Some(j2)));
+    assert_eq!((m.event(), m.join_ref()), ("after", Some(j2)));
     drop(sub);
     all_left(&server).await;
 }
@@ -334,7 +335,7 @@ async fn socket_drop_reconnects_and_rejoins_everything_with_new_join_refs() {
     assert_eq!(client.connection_state(), ConnectionState::Connected);
     server.broadcast("room:drop1", "hello", json!({"to": "all"}));
     let m = next(&mut a).await;
-    assert_eq!((m.event.as_str(), m.join_ref), ("hello", None));
+    assert_eq!((m.event(), m.join_ref()), ("hello", None));
     drop((a, b));
     all_left(&server).await;
 }
@@ -383,7 +384,7 @@ async fn stale_closes_and_duplicate_joins_never_kill_the_current_incarnation() {
     }
     server.push(topic, "real", json!({}));
     let m = next(&mut sub).await;
-    assert_eq!((m.event.as_str(), m.join_ref), ("real", Some(current)));
+    assert_eq!((m.event(), m.join_ref()), ("real", Some(current)));
     assert_eq!(sub.state().join_ref(), Some(current));
     assert!(sub.state().is_active());
     let stats = client.stats().await.expect("alive");
@@ -533,11 +534,16 @@ async fn close_code_1000_stops_reconnecting_other_codes_reconnect() {
 
     server.close_all_sockets(1000, "bye");
     let mut connection = client.connection();
-    within(connection.wait_for(|c| matches!(c, ConnectionState::Disconnected { code: 1000, .. })))
-        .await
-        .expect("alive");
+    within(connection.wait_for(|c| {
+        matches!(
+            c,
+            ConnectionState::Disconnected(CloseReason::ServerClosed { code: 1000, .. })
+        )
+    }))
+    .await
+    .expect("alive");
     let mut state = sub.state_watch();
-    within(state.wait_for(|s| *s == TopicState::Managed(TopicStatus::Offline)))
+    within(state.wait_for(|s| *s == SubscriptionState::Managed(TopicStatus::Offline)))
         .await
         .expect("alive");
     server
@@ -563,7 +569,8 @@ async fn rejected_joins_fail_the_topic_after_the_retries() {
         error,
         SubscribeError::Failed {
             topic: Arc::from("fail:1"),
-            reason: FailReason::JoinRejected
+            reason: FailReason::JoinRejected,
+            detail: Some(Arc::from("unauthorized")),
         }
     );
     assert_eq!(server.inbound_count("fail:1", "phx_join"), 3);
@@ -671,9 +678,17 @@ async fn settling_rooms_show_a_version_only_after_its_first_sync() {
         .expect("v2 joined");
     // Joined but not synced yet: settling, and the room still shows v1.
     let mut state = sub.state_watch();
-    within(state.wait_for(|s| s.phase() == Some(Phase::Settling)))
-        .await
-        .expect("alive");
+    within(state.wait_for(|s| {
+        matches!(
+            s,
+            SubscriptionState::Managed(TopicStatus::Live {
+                phase: Phase::Settling,
+                ..
+            })
+        )
+    }))
+    .await
+    .expect("alive");
     assert_eq!(room.state().shown.as_deref(), Some(v1));
     let seen = events_until_shows(&mut room, v2).await;
     assert_eq!(seen.len(), 1, "{seen:?}");
@@ -693,15 +708,28 @@ async fn close_all_ends_every_stream_and_leaves_every_channel() {
     room.switch("room:ca2", None).await.expect("switch");
     within(room.wait_shows("room:ca2")).await.expect("shown");
     client.close_all().await;
-    assert_eq!(sub.state(), TopicState::Closed);
-    assert_eq!(within(sub.recv()).await, None);
-    assert!(room.state().closed);
-    while within(room.recv()).await.is_some() {}
-    assert_eq!(sub.push("echo", json!({})).await, Err(PushError::Closed));
     assert_eq!(
-        room.switch("room:ca3", None).await,
-        Err(SubscribeError::Closed)
+        sub.state(),
+        SubscriptionState::Closed(CloseReason::CloseAll)
     );
+    assert_eq!(within(sub.recv()).await, None);
+    assert_eq!(room.state().closed, Some(CloseReason::CloseAll));
+    assert_eq!(room.state().shown, None, "a closed room shows nothing");
+    while within(room.recv()).await.is_some() {}
+    assert!(matches!(
+        sub.push("echo", json!({})).await,
+        Err(PushError::Closed { .. })
+    ));
+    assert!(matches!(
+        room.push("echo", json!({})).await,
+        Err(PushError::Closed {
+            reason: CloseReason::RoomClosed
+        })
+    ));
+    assert!(matches!(
+        room.switch("room:ca3", None).await,
+        Err(SubscribeError::UnknownRoom { .. })
+    ));
     all_left(&server).await;
     client_idle(&client).await;
 
@@ -734,7 +762,7 @@ async fn room_pushes_binary_payloads_and_broadcasts_reach_subscribers() {
     sub.push("broadcast", json!({"hi": 1})).await.expect("ok");
     let m = next(&mut sub).await;
     assert_eq!(
-        (m.event.as_str(), json_of(&m), m.join_ref),
+        (m.event(), json_of(&m), m.join_ref()),
         ("msg", &json!({"hi": 1}), None)
     );
     assert!(events_contain_msg(&mut room).await);
@@ -745,7 +773,7 @@ async fn room_pushes_binary_payloads_and_broadcasts_reach_subscribers() {
 async fn events_contain_msg(room: &mut Room) -> bool {
     loop {
         match next_event(room).await {
-            RoomEvent::Message(m) if m.event == "msg" => return true,
+            RoomEvent::Message(m) if m.event() == "msg" => return true,
             _ => {}
         }
     }
@@ -773,7 +801,9 @@ async fn misuse_is_a_typed_error_that_says_what_to_do() {
     );
     assert!(matches!(
         client.subscribe("room:x", json!([1])).await,
-        Err(SubscribeError::ParamsNotObject { found: "an array" })
+        Err(SubscribeError::Params(ParamsError::NotObject {
+            found: "an array"
+        }))
     ));
     let one = subscribe(&client, "room:one").await;
     let error = client.subscribe("room:two", None).await.expect_err("limit");
@@ -811,14 +841,35 @@ async fn disconnect_and_dropping_every_handle_close_the_socket() {
     let mut sub = subscribe(&client, "room:bye").await;
     active(&mut sub).await;
     client.disconnect().await;
-    assert_eq!(client.connection_state(), ConnectionState::Closed);
+    assert_eq!(
+        client.connection_state(),
+        ConnectionState::Disconnected(CloseReason::Disconnected)
+    );
     assert_eq!(within(sub.recv()).await, None);
-    assert_eq!(sub.state(), TopicState::Closed);
-    assert_eq!(sub.push("echo", json!({})).await, Err(PushError::Closed));
+    assert_eq!(
+        sub.state(),
+        SubscriptionState::Closed(CloseReason::Disconnected)
+    );
+    let error = sub.push("echo", json!({})).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            PushError::Disconnected {
+                reason: CloseReason::Disconnected
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("connect a new client"),
+        "{error}"
+    );
     assert!(client.stats().await.is_none());
     assert!(matches!(
         client.subscribe("room:bye", None).await,
-        Err(SubscribeError::Closed)
+        Err(SubscribeError::Closed {
+            reason: CloseReason::Disconnected
+        })
     ));
     server
         .wait_until(WAIT, |v| v.socket_count() == 0)

@@ -549,7 +549,7 @@ impl<E: Registry> ChannelModel<E> {
             });
         }
         for (t, name) in self.topics.iter().enumerate() {
-            let status = views[t].status.clone();
+            let status = views[t].status;
             let t = t as TopicIdx;
             let live = match &status {
                 Some(TopicStatus::Live { join_ref, phase }) if *phase != Phase::Destroyed => {

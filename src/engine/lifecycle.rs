@@ -325,7 +325,8 @@ impl Engine {
         let topic = self.store.id(idx);
         self.emit_event(Event::Retrying {
             topic,
-            attempt: attempts,
+            // This failure counts even when it ended an active incarnation.
+            attempt: attempts.max(1),
             delay,
             reason,
         });

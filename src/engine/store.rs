@@ -325,7 +325,7 @@ impl Store {
             None => {
                 let slots = self.slot_count();
                 let idx = u32::try_from(slots).expect("more than 2^32 topic slots");
-                if slots % CHUNK == 0 {
+                if slots.is_multiple_of(CHUNK) {
                     self.chunks.push(Vec::new());
                 }
                 self.chunks

@@ -1,15 +1,30 @@
-//! Phoenix Channels protocol plumbing: the V2 wire codec, the tokio [`client`] driven
-//! by the lifecycle engine and, behind the `dev-server` feature, a local Phoenix-protocol
-//! server for tests, examples and demos.
+//! The tokio adapter: [`Client`] drives the pure [`session`](crate::session)
+//! over a real WebSocket, and, behind the `dev-server` feature, a local
+//! Phoenix-protocol server for tests, examples and demos.
+//!
+//! Everything an application needs is re-exported here, so one `use` is
+//! enough:
+//!
+//! ```
+//! use channel_registry::phoenix::{Client, ClientConfig, JoinParams, RoomEvent, SubscriptionEvent};
+//! ```
 
 pub mod client;
-pub mod codec;
+/// The V2 codec; see [`crate::codec`].
+pub mod codec {
+    pub use crate::codec::*;
+}
 #[cfg(feature = "dev-server")]
 pub mod dev_server;
 
+pub use crate::codec::{Payload, Reply, ReplyStatus};
+pub use crate::engine::{Config, FailReason, JoinRef, Phase, Switched, TopicStatus};
+pub use crate::session::{
+    ChannelMessage, CloseReason, ConnectionState, JoinParams, LostReason, OverflowPolicy,
+    PushError, ReconnectPolicy, RoomEvent, RoomState, SessionStats, ShownStatus, SocketStats,
+    SubscribeError, SubscribeOptions, SubscriptionEvent, SubscriptionState, TopicListing,
+};
 pub use client::{
-    ChannelMessage, Client, ClientConfig, ClientConfigError, ClientStats, ConnectError,
-    ConnectionState, JoinParams, NoResources, OverflowPolicy, PushError, ResourceManager, Room,
-    RoomEvent, RoomState, SettleError, SettleFuture, SettleOnEvent, SocketStats, SubscribeError,
-    Subscription, TopicState,
+    Client, ClientConfig, ClientConfigError, ConnectError, NoResources, Pusher, ResourceManager,
+    Room, SettleContext, SettleError, SettleFuture, SettleOnEvent, Subscription,
 };

@@ -1,4 +1,7 @@
-//! Client settings, with phoenix.js defaults.
+//! Client settings: the session's (protocol timings, reconnect policy, push
+//! buffers, limits — see [`SessionConfig`]) plus what only the tokio driver
+//! has: the queues in front of each subscription, the resources, the write
+//! buffer.
 
 use std::fmt;
 use std::sync::Arc;
@@ -6,42 +9,23 @@ use std::time::Duration;
 
 use crate::engine::Config;
 use crate::phoenix::client::error::ClientConfigError;
-use crate::phoenix::client::resources::{NoResources, ResourceManager};
-use crate::phoenix::codec::DEFAULT_MAX_FRAME_SIZE;
+use crate::phoenix::client::resources::ResourceManager;
+use crate::session::{OverflowPolicy, ReconnectPolicy, SessionConfig};
 
-/// What happens when a push arrives while the buffer of its topic is full
-/// (pushes wait there while the channel is not active).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum OverflowPolicy {
-    /// Drop the oldest buffered push (its caller gets
-    /// [`PushError::BufferOverflow`](super::PushError::BufferOverflow)) and
-    /// buffer the new one. The default, as in Supabase realtime-js.
-    #[default]
-    DropOldest,
-    /// Refuse the new push at once with `BufferOverflow`.
-    RejectNew,
-}
-
-/// Socket params re-read on every (re)connect, e.g. a fresh auth token.
-pub(crate) type ParamsProvider = Arc<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
-
-/// How a [`Client`](super::Client) behaves. `ClientConfig::default()` follows
-/// phoenix.js: heartbeat every 30 s, reconnect after 10, 50, 100, 150, 200,
-/// 250, 500, 1000, 2000 ms then every 5 s (plus up to 10 % jitter), pushes
-/// time out after 10 s; the lifecycle timings (join timeout, rejoin ladder,
-/// drain grace, limits) are those of the [engine `Config`](Config).
+/// How a [`Client`](super::Client) behaves. `ClientConfig::default()`
+/// follows phoenix.js: heartbeat every 30 s, reconnect after 10, 50, 100,
+/// 150, 200, 250, 500, 1000, 2000 ms then every 5 s (plus up to 10 %
+/// jitter, seeded per process), pushes time out after 10 s; joins time out
+/// after 10 s and rejoin after 1, 2, 5, 10 s.
 ///
 /// ```
 /// use std::time::Duration;
-/// use channel_registry::engine::Config;
 /// use channel_registry::phoenix::{ClientConfig, OverflowPolicy};
 ///
-/// let mut engine = Config::default();
-/// engine.drain_grace = Duration::from_millis(500);
 /// let config = ClientConfig::default()
-///     .with_engine(engine)
 ///     .with_param("token", "s3cr3t")
+///     .with_join_timeout(Duration::from_secs(5))
+///     .with_drain_grace(Duration::from_millis(500))
 ///     .with_heartbeat_interval(Duration::from_secs(20))
 ///     .with_push_buffer(50, OverflowPolicy::RejectNew);
 /// // Debug output never shows param values (they often carry tokens).
@@ -49,161 +33,206 @@ pub(crate) type ParamsProvider = Arc<dyn Fn() -> Vec<(String, String)> + Send + 
 /// ```
 #[derive(Clone)]
 pub struct ClientConfig {
-    pub(crate) engine: Config,
-    pub(crate) params: Vec<(String, String)>,
-    pub(crate) params_provider: Option<ParamsProvider>,
-    pub(crate) heartbeat_interval: Duration,
-    pub(crate) reconnect_backoff: Vec<Duration>,
-    pub(crate) reconnect_jitter_permille: u16,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) push_timeout: Duration,
-    pub(crate) push_buffer: usize,
-    pub(crate) overflow: OverflowPolicy,
+    pub(crate) session: SessionConfig,
     pub(crate) subscriber_capacity: usize,
-    pub(crate) max_frame_size: usize,
-    pub(crate) resources: Arc<dyn ResourceManager>,
+    pub(crate) subscriber_budget: usize,
+    pub(crate) write_buffer: usize,
+    pub(crate) resources: Option<Arc<dyn ResourceManager>>,
+    pub(crate) tls: crate::phoenix::client::tls::TlsConfig,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
-            engine: Config::default(),
-            params: Vec::new(),
-            params_provider: None,
-            heartbeat_interval: Duration::from_secs(30),
-            reconnect_backoff: [10, 50, 100, 150, 200, 250, 500, 1000, 2000, 5000]
-                .map(Duration::from_millis)
-                .to_vec(),
-            reconnect_jitter_permille: 100,
-            connect_timeout: Duration::from_secs(10),
-            push_timeout: Duration::from_secs(10),
-            push_buffer: 100,
-            overflow: OverflowPolicy::DropOldest,
+            session: SessionConfig::new(""),
             subscriber_capacity: 1024,
-            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
-            resources: Arc::new(NoResources),
+            subscriber_budget: 16 * 1024 * 1024,
+            write_buffer: 64 * 1024 * 1024,
+            resources: None,
+            tls: Default::default(),
         }
     }
 }
 
 impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Param values often carry auth tokens: show the names only.
-        let params: Vec<&str> = self.params.iter().map(|(name, _)| name.as_str()).collect();
         f.debug_struct("ClientConfig")
-            .field("engine", &self.engine)
-            .field("param_names", &params)
-            .field("params_provider", &self.params_provider.is_some())
-            .field("heartbeat_interval", &self.heartbeat_interval)
-            .field("reconnect_backoff", &self.reconnect_backoff)
-            .field("reconnect_jitter_permille", &self.reconnect_jitter_permille)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("push_timeout", &self.push_timeout)
-            .field("push_buffer", &self.push_buffer)
-            .field("overflow", &self.overflow)
+            .field("session", &self.session)
             .field("subscriber_capacity", &self.subscriber_capacity)
-            .field("max_frame_size", &self.max_frame_size)
-            .finish_non_exhaustive()
+            .field("subscriber_budget", &self.subscriber_budget)
+            .field("write_buffer", &self.write_buffer)
+            .field("resources", &self.resources.is_some())
+            .field("tls", &self.tls)
+            .finish()
     }
 }
 
 impl ClientConfig {
-    /// The lifecycle engine's configuration (join timeout, rejoin ladder,
-    /// drain grace, settling, limits).
-    #[must_use]
-    pub fn with_engine(mut self, engine: Config) -> Self {
-        self.engine = engine;
+    fn map(mut self, f: impl FnOnce(SessionConfig) -> SessionConfig) -> Self {
+        self.session = f(self.session);
         self
+    }
+
+    /// The lifecycle engine's configuration (join timeout, rejoin ladder,
+    /// drain grace, settling, limits) in one piece.
+    #[must_use]
+    pub fn with_engine(self, engine: Config) -> Self {
+        self.map(|s| s.with_engine(engine))
     }
 
     /// The engine configuration in use.
     pub fn engine(&self) -> &Config {
-        &self.engine
+        self.session.engine()
     }
 
-    /// Adds a socket param (sent in the connect URL's query), e.g. an auth
-    /// token. Values are never logged.
-    #[must_use]
-    pub fn with_param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.params.push((name.into(), value.into()));
-        self
+    /// The session configuration in use (the endpoint is set at connect).
+    pub fn session(&self) -> &SessionConfig {
+        &self.session
     }
 
-    /// Socket params computed on every (re)connect, after the fixed ones, as
-    /// phoenix.js re-reads a params closure: use it for tokens that expire.
+    /// How long a join may wait for its reply (default 10 s).
     #[must_use]
-    pub fn with_params_provider<F>(mut self, provider: F) -> Self
+    pub fn with_join_timeout(self, timeout: Duration) -> Self {
+        self.map(|s| s.with_join_timeout(timeout))
+    }
+
+    /// Delays before each rejoin of a failed channel; the last repeats
+    /// (default 1, 2, 5, 10 s).
+    #[must_use]
+    pub fn with_rejoin_backoff(self, ladder: Vec<Duration>) -> Self {
+        self.map(|s| s.with_rejoin_backoff(ladder))
+    }
+
+    /// How long a channel stays joined after its last subscriber left
+    /// (default 2 s).
+    #[must_use]
+    pub fn with_drain_grace(self, grace: Duration) -> Self {
+        self.map(|s| s.with_drain_grace(grace))
+    }
+
+    /// Whether topics settle before they are active (default off).
+    #[must_use]
+    pub fn with_settling(self, settling: bool) -> Self {
+        self.map(|s| s.with_settling(settling))
+    }
+
+    /// Settle each incarnation on its first message with this event (e.g. a
+    /// `sync`), without a resource manager.
+    #[must_use]
+    pub fn with_settle_on_event(self, event: impl Into<String>) -> Self {
+        self.map(|s| s.with_settle_on_event(event))
+    }
+
+    /// Adds a socket param (sent in the connect URL's query). Values are
+    /// never logged; prefer [`ClientConfig::with_auth_token`] for tokens.
+    #[must_use]
+    pub fn with_param(self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.map(|s| s.with_param(name, value))
+    }
+
+    /// Socket params computed on every (re)connect, after the fixed ones.
+    #[must_use]
+    pub fn with_params_provider<F>(self, provider: F) -> Self
     where
         F: Fn() -> Vec<(String, String)> + Send + Sync + 'static,
     {
-        self.params_provider = Some(Arc::new(provider));
-        self
+        self.map(|s| s.with_params_provider(provider))
     }
 
-    /// How often to send a heartbeat (default 30 s). A heartbeat still
-    /// unanswered when the next one is due means the link is dead: the socket
-    /// is torn down and reconnected.
+    /// An auth token sent in the `Sec-WebSocket-Protocol` header, as
+    /// phoenix.js 1.8 `authToken` (read by Phoenix ≥ 1.8): it never appears
+    /// in a URL. Computed on every (re)connect.
     #[must_use]
-    pub fn with_heartbeat_interval(mut self, interval: Duration) -> Self {
-        self.heartbeat_interval = interval;
-        self
+    pub fn with_auth_token<F>(self, token: F) -> Self
+    where
+        F: Fn() -> String + Send + Sync + 'static,
+    {
+        self.map(|s| s.with_auth_token(token))
     }
 
-    /// Delay before the n-th reconnect attempt in a row; the last one repeats
-    /// (default 10, 50, 100, 150, 200, 250, 500, 1000, 2000 ms, then 5 s).
+    /// How often to send a heartbeat (default 30 s).
     #[must_use]
-    pub fn with_reconnect_backoff(mut self, ladder: Vec<Duration>) -> Self {
-        self.reconnect_backoff = ladder;
-        self
+    pub fn with_heartbeat_interval(self, interval: Duration) -> Self {
+        self.map(|s| s.with_heartbeat_interval(interval))
     }
 
-    /// Random extra delay added to each reconnect, in thousandths of the
-    /// delay (default 100 = up to +10 %).
+    /// The reconnect ladder; the last delay repeats.
+    #[must_use]
+    pub fn with_reconnect_backoff(self, ladder: Vec<Duration>) -> Self {
+        self.map(|s| s.with_reconnect_backoff(ladder))
+    }
+
+    /// Random extra reconnect delay, in thousandths of the delay (default
+    /// 100).
     #[must_use]
     pub fn with_reconnect_jitter(mut self, permille: u16) -> Self {
-        self.reconnect_jitter_permille = permille;
+        let mut policy = self.session.reconnect.clone();
+        policy.jitter_permille = permille;
+        self.session = self.session.with_reconnect(policy);
         self
+    }
+
+    /// The whole reconnect policy, give-up limits included.
+    #[must_use]
+    pub fn with_reconnect(self, policy: ReconnectPolicy) -> Self {
+        self.map(|s| s.with_reconnect(policy))
     }
 
     /// How long one connection attempt may take (default 10 s).
     #[must_use]
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
+    pub fn with_connect_timeout(self, timeout: Duration) -> Self {
+        self.map(|s| s.with_connect_timeout(timeout))
     }
 
-    /// How long a push may wait for its reply, counted from when it is made
-    /// (default 10 s, as phoenix.js).
+    /// How long a push may wait for its reply (default 10 s).
     #[must_use]
-    pub fn with_push_timeout(mut self, timeout: Duration) -> Self {
-        self.push_timeout = timeout;
-        self
+    pub fn with_push_timeout(self, timeout: Duration) -> Self {
+        self.map(|s| s.with_push_timeout(timeout))
     }
 
-    /// How many pushes per topic may wait for the channel to be active, and
-    /// what happens beyond (default 100, [`OverflowPolicy::DropOldest`], as
-    /// Supabase realtime-js). A capacity of 0 refuses pushes while the
-    /// channel is not active.
+    /// Pushes per topic that may wait for the channel, and what happens
+    /// beyond (default 100, drop the oldest).
     #[must_use]
-    pub fn with_push_buffer(mut self, capacity: usize, policy: OverflowPolicy) -> Self {
-        self.push_buffer = capacity;
-        self.overflow = policy;
-        self
+    pub fn with_push_buffer(self, capacity: usize, policy: OverflowPolicy) -> Self {
+        self.map(|s| s.with_push_buffer(capacity, policy))
+    }
+
+    /// Largest frame accepted from the server and sent to it (default 8 MiB).
+    #[must_use]
+    pub fn with_max_frame_size(self, max: usize) -> Self {
+        self.map(|s| s.with_max_frame_size(max))
+    }
+
+    /// A fixed jitter seed (default: drawn from the OS per client).
+    #[must_use]
+    pub fn with_seed(self, seed: u64) -> Self {
+        self.map(|s| s.with_seed(seed))
     }
 
     /// Messages one subscription or room may have waiting unread (default
-    /// 1024); beyond that, new messages to it are dropped and counted
-    /// ([`Subscription::missed`](super::Subscription::missed)).
+    /// 1024); beyond that, new messages to it are dropped, and it gets a
+    /// `Lagged` event saying how many before its next message.
     #[must_use]
     pub fn with_subscriber_capacity(mut self, capacity: usize) -> Self {
         self.subscriber_capacity = capacity;
         self
     }
 
-    /// Largest frame accepted from the server (default 8 MiB).
+    /// Bytes of messages one subscription or room may have waiting unread
+    /// (default 16 MiB); beyond that, as for the capacity. Every subscriber
+    /// shares the message it gets with the others (no copy per subscriber).
     #[must_use]
-    pub fn with_max_frame_size(mut self, max: usize) -> Self {
-        self.max_frame_size = max;
+    pub fn with_subscriber_budget(mut self, bytes: usize) -> Self {
+        self.subscriber_budget = bytes;
+        self
+    }
+
+    /// Bytes that may wait to be written to the socket (default 64 MiB). A
+    /// server that stops reading for that long makes the connection fail and
+    /// reconnect, instead of growing memory; reading never stops meanwhile.
+    #[must_use]
+    pub fn with_write_buffer(mut self, bytes: usize) -> Self {
+        self.write_buffer = bytes;
         self
     }
 
@@ -211,33 +240,41 @@ impl ClientConfig {
     /// and how they settle (default: none).
     #[must_use]
     pub fn with_resources(mut self, resources: impl ResourceManager) -> Self {
-        self.resources = Arc::new(resources);
+        self.resources = Some(Arc::new(resources));
+        self
+    }
+
+    /// Adds a trusted root certificate (PEM) for `wss://`, next to the
+    /// built-in web roots: for servers with a private CA or a self-signed
+    /// certificate.
+    #[must_use]
+    pub fn with_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.extra_roots.push(pem.into());
         self
     }
 
     /// Checks the values make sense together.
     pub fn validate(&self) -> Result<(), ClientConfigError> {
-        self.engine.validate()?;
-        if self.heartbeat_interval.is_zero() {
-            return Err(ClientConfigError::ZeroHeartbeat);
-        }
-        if self.reconnect_backoff.is_empty() {
-            return Err(ClientConfigError::EmptyReconnectBackoff);
-        }
-        if self.subscriber_capacity == 0 {
-            return Err(ClientConfigError::ZeroSubscriberCapacity);
-        }
-        if self.reconnect_jitter_permille > 1000 {
-            return Err(ClientConfigError::Jitter(self.reconnect_jitter_permille));
+        let mut session = self.session.clone();
+        session.endpoint = "ws://localhost/socket".to_owned();
+        session.validate()?;
+        for (what, value) in [
+            ("subscriber_capacity", self.subscriber_capacity),
+            ("subscriber_budget", self.subscriber_budget),
+            ("write_buffer", self.write_buffer),
+        ] {
+            if value == 0 {
+                return Err(ClientConfigError::ZeroBound { what });
+            }
         }
         Ok(())
     }
 
-    /// The reconnect delay after `failures` attempts in a row (0-based),
-    /// without jitter.
-    pub(crate) fn reconnect_delay(&self, failures: u32) -> Duration {
-        let last = self.reconnect_backoff.len() - 1;
-        let i = usize::try_from(failures).map_or(last, |i| i.min(last));
-        self.reconnect_backoff[i]
+    /// The session's configuration for `endpoint`.
+    pub(crate) fn for_endpoint(&self, endpoint: &str) -> SessionConfig {
+        let mut session = self.session.clone();
+        session.endpoint = endpoint.to_owned();
+        session.resources = self.resources.is_some();
+        session
     }
 }

@@ -14,8 +14,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
 
+use crate::codec::{Payload, Reply};
 use crate::engine::JoinRef;
-use crate::phoenix::client::ChannelMessage;
+use crate::phoenix::client::Pusher;
+use crate::session::{ChannelMessage, PushError};
 
 /// The future [`ResourceManager::wait_for_settled`] returns.
 pub type SettleFuture = Pin<Box<dyn Future<Output = Result<(), SettleError>> + Send + 'static>>;
@@ -101,6 +103,33 @@ pub trait ResourceManager: Send + Sync + 'static {
     fn wait_for_settled(&self, _topic: Arc<str>, _join_ref: JoinRef) -> SettleFuture {
         Box::pin(std::future::ready(Ok(())))
     }
+
+    /// Like [`ResourceManager::wait_for_settled`], with a [`SettleContext`]
+    /// that can push while the topic settles (a handshake where the client
+    /// speaks first, such as Yjs sync step 1). The default calls
+    /// `wait_for_settled`.
+    fn settle(&self, context: SettleContext) -> SettleFuture {
+        self.wait_for_settled(context.topic, context.join_ref)
+    }
+}
+
+/// What a settling incarnation's resources get: the topic, the incarnation,
+/// and pushes that go out during settling, stamped with its join_ref.
+#[derive(Clone, Debug)]
+pub struct SettleContext {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The incarnation that settles.
+    pub join_ref: JoinRef,
+    pub(crate) pusher: Pusher,
+}
+
+impl SettleContext {
+    /// Pushes `event` as part of settling: it goes out now, while the topic
+    /// settles, and its reply resolves the returned future.
+    pub async fn push(&self, event: &str, payload: impl Into<Payload>) -> Result<Reply, PushError> {
+        self.pusher.push_settling(event, payload.into()).await
+    }
 }
 
 /// No resources: every method does nothing, settling completes at once.
@@ -169,7 +198,7 @@ impl ResourceManager for SettleOnEvent {
     }
 
     fn on_message(&self, join_ref: JoinRef, message: &ChannelMessage) {
-        if message.event != self.event {
+        if message.event() != self.event {
             return;
         }
         let mut slots = self.slots();

@@ -10,51 +10,15 @@ use std::time::Duration;
 use futures_util::Stream;
 use tokio::sync::{oneshot, watch};
 
-use crate::engine::{FailReason, RoomId, Switched};
-use crate::phoenix::client::driver::{Command, PushTarget};
-use crate::phoenix::client::error::{PushError, SubscribeError};
-use crate::phoenix::client::inbox::InboxReceiver;
-use crate::phoenix::client::subscription::push;
-use crate::phoenix::client::{ChannelMessage, ClientInner, JoinParams};
-use crate::phoenix::codec::{Payload, Reply};
-
-/// What a room shows and waits for.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RoomState {
-    /// The topic shown (none before the first switch completes).
-    pub shown: Option<Arc<str>>,
-    /// The topic being switched to.
-    pub pending: Option<Arc<str>>,
-    /// The last switch that failed, with its error, until the next switch or
-    /// the next topic shown.
-    pub failed: Option<(Arc<str>, FailReason)>,
-    /// The room was closed (`close_all`, `disconnect`, or the client shut
-    /// down).
-    pub closed: bool,
-}
-
-/// What a room yields, in order.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum RoomEvent {
-    /// A message of the topic the room shows.
-    Message(ChannelMessage),
-    /// The room shows `topic` from now on: its switch completed, the topic is
-    /// active. Every later message is of this topic.
-    Shows {
-        /// The topic now shown.
-        topic: Arc<str>,
-    },
-    /// The topic the room was switching to failed; the room keeps showing
-    /// what it showed.
-    SwitchFailed {
-        /// The topic that failed.
-        topic: Arc<str>,
-        /// The last error.
-        reason: FailReason,
-    },
-}
+use crate::codec::{Payload, Reply};
+use crate::engine::{RoomId, Switched};
+use crate::phoenix::client::driver::Command;
+use crate::phoenix::client::inbox::{InboxReceiver, Received};
+use crate::phoenix::client::{ClientInner, Pusher};
+use crate::session::{
+    JoinParams, PushError, PushOptions, PushTarget, RoomEvent, RoomState, ShownStatus,
+    SubscribeError,
+};
 
 /// A handle that follows one topic at a time, made by
 /// [`Client::room`](super::Client::room): switch it from `doc:42:v1` to
@@ -63,11 +27,14 @@ pub enum RoomEvent {
 /// is released (left after the drain grace unless someone else holds it).
 /// Switching again before that abandons the pending topic at once.
 ///
-/// It is a [`Stream`] of [`RoomEvent`]s; dropping it releases its topics.
+/// It is a [`Stream`] of [`RoomEvent`]s that ends once the room is closed;
+/// the shown topic's losses, rejoins and failures are events too, and
+/// [`Room::state`] is accurate after each. Dropping it releases its topics.
 ///
 /// ```no_run
 /// # async fn run(client: channel_registry::phoenix::Client) -> Result<(), Box<dyn std::error::Error>> {
-/// use channel_registry::phoenix::{JoinParams, RoomEvent};
+/// use channel_registry::phoenix::RoomEvent;
+/// use channel_registry::session::JoinParams;
 /// use futures_util::StreamExt;
 ///
 /// let mut doc = client.room("editor");
@@ -76,9 +43,11 @@ pub enum RoomEvent {
 /// doc.switch("doc:42:v2", JoinParams::none()).await?; // still shows v1
 /// while let Some(event) = doc.next().await {
 ///     match event {
-///         RoomEvent::Shows { topic } => println!("now showing {topic}"),
-///         RoomEvent::Message(m) => println!("{}: {}", m.topic, m.event),
-///         RoomEvent::SwitchFailed { topic, reason } => println!("{topic} failed: {reason:?}"),
+///         RoomEvent::Shows { topic, .. } => println!("now showing {topic}"),
+///         RoomEvent::Message(m) => println!("{}: {}", m.topic(), m.event()),
+///         RoomEvent::ShownLost { topic, .. } => println!("{topic} lost, rejoining"),
+///         RoomEvent::ShownRejoined { topic, .. } => println!("{topic} back: resync"),
+///         RoomEvent::SwitchFailed { topic, reason, .. } => println!("{topic} failed: {reason:?}"),
 ///         _ => {}
 ///     }
 /// }
@@ -97,7 +66,7 @@ impl fmt::Debug for Room {
         f.debug_struct("Room")
             .field("id", &self.id)
             .field("name", &self.name)
-            .field("state", &*self.state.borrow())
+            .field("state", &self.state())
             .finish()
     }
 }
@@ -137,25 +106,30 @@ impl Room {
         topic: &str,
         params: impl Into<JoinParams>,
     ) -> Result<Switched, SubscribeError> {
-        let params = params.into();
-        let options = params.options()?;
         let (reply, answer) = oneshot::channel();
         let sent = self.inner.send(Command::Switch {
             room: self.id,
             topic: Arc::from(topic),
-            params,
-            options,
+            params: params.into(),
             reply,
         });
+        let gone = || SubscribeError::Closed {
+            reason: self.inner.ended(),
+        };
         if !sent {
-            return Err(SubscribeError::Closed);
+            return Err(gone());
         }
-        answer.await.map_err(|_| SubscribeError::Closed)?
+        answer.await.map_err(|_| gone())?
     }
 
-    /// What the room shows and waits for now.
+    /// What the room shows and waits for now. Once the client's task has
+    /// ended, the room says it is closed.
     pub fn state(&self) -> RoomState {
-        self.state.borrow().clone()
+        let mut state = self.state.borrow().clone();
+        if state.closed.is_none() && self.state.has_changed().is_err() {
+            state.closed = Some(self.inner.ended());
+        }
+        state
     }
 
     /// A receiver of the room's state changes.
@@ -163,33 +137,58 @@ impl Room {
         self.state.clone()
     }
 
-    /// Waits until the room shows `topic`; fails if the switch to it failed
-    /// or the room was closed.
+    /// Waits until the room shows `topic` (active); fails if the switch to it
+    /// failed or the room was closed.
     pub async fn wait_shows(&mut self, topic: &str) -> Result<(), SubscribeError> {
-        let state = self
+        let shows = |s: &RoomState| {
+            s.shown.as_deref() == Some(topic) && s.shown_status == ShownStatus::Live
+        };
+        let state = match self
             .state
             .wait_for(|s| {
-                s.shown.as_deref() == Some(topic)
-                    || s.closed
+                shows(s)
+                    || s.closed.is_some()
                     || s.failed.as_ref().is_some_and(|(t, _)| &**t == topic)
             })
             .await
-            .map_err(|_| SubscribeError::Closed)?;
-        if state.shown.as_deref() == Some(topic) {
+        {
+            Ok(state) => state.clone(),
+            Err(_) => RoomState {
+                closed: Some(self.inner.ended()),
+                ..RoomState::default()
+            },
+        };
+        if shows(&state) {
             return Ok(());
         }
-        match &state.failed {
-            Some((failed, reason)) if &**failed == topic => Err(SubscribeError::Failed {
+        match (&state.failed, state.closed) {
+            (Some((failed, reason)), _) if &**failed == topic => Err(SubscribeError::Failed {
                 topic: Arc::clone(failed),
-                reason: reason.clone(),
+                reason: *reason,
+                detail: None,
             }),
-            _ => Err(SubscribeError::Closed),
+            (_, Some(reason)) => Err(SubscribeError::Closed { reason }),
+            _ => Err(SubscribeError::Closed {
+                reason: crate::session::CloseReason::Stopped,
+            }),
         }
     }
 
-    /// The next event, or `None` once the room is closed.
+    /// The next event, or `None` once the room is closed and everything
+    /// before was read.
     pub async fn recv(&mut self) -> Option<RoomEvent> {
-        std::future::poll_fn(|cx| self.events.poll_recv(cx)).await
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<RoomEvent>> {
+        match self.events.poll_recv(cx) {
+            Poll::Ready(Some(Received::Item(event))) => Poll::Ready(Some(event)),
+            Poll::Ready(Some(Received::Lagged { messages, bytes })) => {
+                Poll::Ready(Some(RoomEvent::Lagged { messages, bytes }))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     /// Messages dropped because this room had too many unread.
@@ -212,14 +211,18 @@ impl Room {
         payload: impl Into<Payload>,
         timeout: Duration,
     ) -> Result<Reply, PushError> {
-        push(
-            &self.inner,
-            PushTarget::Room(self.id),
-            event,
-            payload.into(),
-            timeout,
-        )
-        .await
+        let options = PushOptions {
+            timeout: Some(timeout),
+            ..PushOptions::default()
+        };
+        self.inner
+            .push(PushTarget::Room(self.id), event, payload.into(), options)
+            .await
+    }
+
+    /// A cloneable push handle for whatever this room shows.
+    pub fn pusher(&self) -> Pusher {
+        Pusher::new(Arc::downgrade(&self.inner)).for_target(PushTarget::Room(self.id))
     }
 }
 
@@ -227,7 +230,7 @@ impl Stream for Room {
     type Item = RoomEvent;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<RoomEvent>> {
-        self.get_mut().events.poll_recv(cx)
+        self.get_mut().poll_event(cx)
     }
 }
 

@@ -1,41 +1,38 @@
-//! A subscription: one holder of one topic.
+//! A subscription (one holder of one topic) and the push handle.
 
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::Stream;
-use tokio::sync::{oneshot, watch};
-use tokio::time::Instant;
+use tokio::sync::watch;
 
+use crate::codec::{Payload, Reply};
 use crate::engine::{JoinRef, SubscriberId};
-use crate::phoenix::client::driver::{Command, PushTarget};
-use crate::phoenix::client::error::{PushError, SubscribeError};
-use crate::phoenix::client::inbox::InboxReceiver;
-use crate::phoenix::client::push::NewPush;
-use crate::phoenix::client::{json_type, ChannelMessage, ClientInner, TopicState};
-use crate::phoenix::codec::{EncodeError, Payload, Reply};
+use crate::phoenix::client::inbox::{InboxReceiver, Received};
+use crate::phoenix::client::ClientInner;
+use crate::session::{
+    ChannelMessage, CloseReason, PushError, PushOptions, PushTarget, SubscribeError,
+    SubscriptionEvent, SubscriptionState,
+};
 
 /// One subscriber of a topic, made by [`Client::subscribe`](super::Client::subscribe).
 ///
-/// It is a [`Stream`] of the messages of the topic's current active
-/// incarnation (and [`Subscription::recv`] for the same without
-/// `StreamExt`). Its state is observable with [`Subscription::state`] and
-/// [`Subscription::state_watch`]. Dropping it unsubscribes: the channel is
-/// left when its last holder is gone (after the drain grace). Every
-/// subscription is a holder of its own, so two subscriptions of one topic
-/// share one channel and one does not end it for the other.
-///
-/// The stream ends when the topic is no longer managed (`close_all`,
-/// `disconnect`, or the client shut down).
+/// It is a [`Stream`] of [`SubscriptionEvent`]s — joined, lost, rejoining,
+/// failed, closed, lagged, presence, and the topic's messages, in order —
+/// that ends after `Failed` or `Closed`. [`Subscription::recv`] yields the
+/// messages alone. Its state is observable with [`Subscription::state`].
+/// Dropping it unsubscribes: the channel is left when its last holder is
+/// gone (after the drain grace). Two subscriptions of one topic share one
+/// channel and one does not end it for the other.
 pub struct Subscription {
     inner: Arc<ClientInner>,
     topic: Arc<str>,
     id: SubscriberId,
-    messages: InboxReceiver<ChannelMessage>,
-    state: watch::Receiver<TopicState>,
+    events: InboxReceiver<SubscriptionEvent>,
+    state: watch::Receiver<SubscriptionState>,
 }
 
 impl fmt::Debug for Subscription {
@@ -43,8 +40,8 @@ impl fmt::Debug for Subscription {
         f.debug_struct("Subscription")
             .field("topic", &self.topic)
             .field("id", &self.id)
-            .field("state", &*self.state.borrow())
-            .field("queued", &self.messages.len())
+            .field("state", &self.state())
+            .field("queued", &self.events.len())
             .finish()
     }
 }
@@ -54,14 +51,14 @@ impl Subscription {
         inner: Arc<ClientInner>,
         topic: Arc<str>,
         id: SubscriberId,
-        messages: InboxReceiver<ChannelMessage>,
-        state: watch::Receiver<TopicState>,
+        events: InboxReceiver<SubscriptionEvent>,
+        state: watch::Receiver<SubscriptionState>,
     ) -> Self {
         Subscription {
             inner,
             topic,
             id,
-            messages,
+            events,
             state,
         }
     }
@@ -76,44 +73,85 @@ impl Subscription {
         self.id
     }
 
-    /// Where the topic stands now.
-    pub fn state(&self) -> TopicState {
-        self.state.borrow().clone()
+    /// Where the subscription stands now (updated with every event). Once
+    /// the client's task has ended, a subscription that was not already
+    /// closed says [`SubscriptionState::Closed`].
+    pub fn state(&self) -> SubscriptionState {
+        let state = self.state.borrow().clone();
+        if !state.is_terminal() && self.state.has_changed().is_err() {
+            return SubscriptionState::Closed(self.inner.ended());
+        }
+        state
     }
 
-    /// A receiver of the topic's state changes (phase, retries, failure).
-    pub fn state_watch(&self) -> watch::Receiver<TopicState> {
+    /// A receiver of the subscription's state changes.
+    pub fn state_watch(&self) -> watch::Receiver<SubscriptionState> {
         self.state.clone()
     }
 
     /// Waits until the topic is active and returns its join_ref; fails when
-    /// the topic is reported failed (after its retries) or closed. Wrap it in
-    /// [`tokio::time::timeout`] to bound the wait.
+    /// the topic failed (after its retries) or the subscription closed. Wrap
+    /// it in [`tokio::time::timeout`] to bound the wait.
     pub async fn wait_active(&mut self) -> Result<JoinRef, SubscribeError> {
         let topic = Arc::clone(&self.topic);
-        let state = self
+        let state = match self
             .state
-            .wait_for(|s| s.is_active() || s.failure().is_some() || s.is_closed())
+            .wait_for(|s| s.is_active() || s.is_terminal())
             .await
-            .map_err(|_| SubscribeError::Closed)?;
-        if let Some(reason) = state.failure() {
-            return Err(SubscribeError::Failed {
+        {
+            Ok(state) => state.clone(),
+            Err(_) => SubscriptionState::Closed(self.inner.ended()),
+        };
+        match state {
+            SubscriptionState::Failed { reason, detail } => Err(SubscribeError::Failed {
                 topic,
-                reason: reason.clone(),
-            });
+                reason,
+                detail,
+            }),
+            SubscriptionState::Closed(reason) => Err(SubscribeError::Closed { reason }),
+            active => active.join_ref().ok_or(SubscribeError::Closed {
+                reason: CloseReason::Stopped,
+            }),
         }
-        state.join_ref().ok_or(SubscribeError::Closed)
     }
 
-    /// The next message, or `None` once the topic is no longer managed.
+    /// The next event (messages included), or `None` once the subscription
+    /// ended and everything before was read.
+    pub async fn next_event(&mut self) -> Option<SubscriptionEvent> {
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    /// The next message, skipping lifecycle events, or `None` once the
+    /// subscription ended ([`Subscription::state`] says why).
     pub async fn recv(&mut self) -> Option<ChannelMessage> {
-        std::future::poll_fn(|cx| self.messages.poll_recv(cx)).await
+        loop {
+            match self.next_event().await? {
+                SubscriptionEvent::Message(message) => return Some(message),
+                _ => continue,
+            }
+        }
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<SubscriptionEvent>> {
+        match self.events.poll_recv(cx) {
+            Poll::Ready(Some(Received::Item(event))) => Poll::Ready(Some(event)),
+            Poll::Ready(Some(Received::Lagged { messages, bytes })) => {
+                Poll::Ready(Some(SubscriptionEvent::Lagged { messages, bytes }))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     /// Messages dropped because this subscription had too many unread (see
-    /// [`ClientConfig::with_subscriber_capacity`](super::ClientConfig::with_subscriber_capacity)).
+    /// [`ClientConfig::with_subscriber_budget`](super::ClientConfig::with_subscriber_budget)).
     pub fn missed(&self) -> u64 {
-        self.messages.missed()
+        self.events.missed()
+    }
+
+    /// Bytes of messages waiting to be read.
+    pub fn queued_bytes(&self) -> usize {
+        self.events.bytes()
     }
 
     /// Sends `event` with `payload` (a JSON object, or bytes for a binary
@@ -121,9 +159,7 @@ impl Subscription {
     ///
     /// While the topic is not active the push waits in the topic's buffer;
     /// it is sent, stamped with the active incarnation's join_ref, once the
-    /// topic is active. An `error` reply is [`PushError::Rejected`]; any
-    /// other status is returned as the `Reply`. Dropping the future before
-    /// the push is sent cancels it.
+    /// topic is active. An `error` reply is [`PushError::Rejected`].
     pub async fn push(&self, event: &str, payload: impl Into<Payload>) -> Result<Reply, PushError> {
         self.push_with_timeout(event, payload, self.inner.push_timeout)
             .await
@@ -136,68 +172,143 @@ impl Subscription {
         payload: impl Into<Payload>,
         timeout: Duration,
     ) -> Result<Reply, PushError> {
-        push(
-            &self.inner,
-            PushTarget::Topic(Arc::clone(&self.topic)),
-            event,
-            payload.into(),
-            timeout,
-        )
-        .await
+        self.ended()?;
+        let options = PushOptions {
+            timeout: Some(timeout),
+            ..PushOptions::default()
+        };
+        self.inner
+            .push(
+                PushTarget::Subscription(self.id),
+                event,
+                payload.into(),
+                options,
+            )
+            .await
     }
-}
 
-/// Hands a push to the client's task and waits for its outcome.
-pub(crate) async fn push(
-    inner: &ClientInner,
-    target: PushTarget,
-    event: &str,
-    payload: Payload,
-    timeout: Duration,
-) -> Result<Reply, PushError> {
-    if let Payload::Json(value) = &payload {
-        if !value.is_object() {
-            return Err(PushError::Encode(EncodeError::PayloadNotObject {
-                found: json_type(value),
-            }));
+    /// The error for a push on a subscription that ended, if it did.
+    fn ended(&self) -> Result<(), PushError> {
+        match self.state() {
+            SubscriptionState::Failed { reason, detail } => Err(PushError::TopicFailed {
+                topic: Arc::clone(&self.topic),
+                reason,
+                detail,
+            }),
+            SubscriptionState::Closed(
+                reason @ (CloseReason::CloseAll
+                | CloseReason::Unsubscribed
+                | CloseReason::TopicFailed
+                | CloseReason::RoomClosed),
+            ) => Err(PushError::Closed { reason }),
+            SubscriptionState::Closed(reason) => Err(PushError::Disconnected { reason }),
+            _ => Ok(()),
         }
     }
-    let (reply, answer) = oneshot::channel();
-    let now = Instant::now();
-    let deadline = now.checked_add(timeout).unwrap_or_else(|| far_future(now));
-    let sent = inner.send(Command::Push {
-        target,
-        push: NewPush {
-            event: event.to_owned(),
-            payload,
-            deadline,
-            timeout,
-            reply,
-        },
-    });
-    if !sent {
-        return Err(PushError::Closed);
-    }
-    answer.await.unwrap_or(Err(PushError::Closed))
-}
 
-fn far_future(now: Instant) -> Instant {
-    now + Duration::from_secs(60 * 60 * 24 * 365)
+    /// Sends `event` without waiting for a reply (buffered until the topic
+    /// is active, within the push timeout). Returns once the client took it.
+    pub async fn cast(&self, event: &str, payload: impl Into<Payload>) -> Result<(), PushError> {
+        self.ended()?;
+        self.inner
+            .cast(PushTarget::Subscription(self.id), event, payload.into())
+            .await
+    }
+
+    /// A cloneable push handle for this subscription's topic, usable while
+    /// another task reads the stream.
+    pub fn pusher(&self) -> Pusher {
+        Pusher::new(Arc::downgrade(&self.inner)).for_target(PushTarget::Subscription(self.id))
+    }
 }
 
 impl Stream for Subscription {
-    type Item = ChannelMessage;
+    type Item = SubscriptionEvent;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ChannelMessage>> {
-        self.get_mut().messages.poll_recv(cx)
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SubscriptionEvent>> {
+        self.get_mut().poll_event(cx)
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.inner.send(Command::Unsubscribe {
-            topic: Arc::clone(&self.topic),
-            id: self.id,
-        });
+        self.inner
+            .send(crate::phoenix::client::driver::Command::Unsubscribe { id: self.id });
+    }
+}
+
+/// Pushes and casts to one topic from any task: cheap to clone, and it does
+/// not keep the client alive (once the client is gone, pushes fail with
+/// [`PushError::Disconnected`]).
+#[derive(Clone)]
+pub struct Pusher {
+    inner: Weak<ClientInner>,
+    target: Option<PushTarget>,
+}
+
+impl fmt::Debug for Pusher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pusher")
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+impl Pusher {
+    pub(crate) fn new(inner: Weak<ClientInner>) -> Pusher {
+        Pusher {
+            inner,
+            target: None,
+        }
+    }
+
+    pub(crate) fn for_target(mut self, target: PushTarget) -> Pusher {
+        self.target = Some(target);
+        self
+    }
+
+    pub(crate) fn for_topic(self, topic: Arc<str>) -> Pusher {
+        self.for_target(PushTarget::Topic(topic))
+    }
+
+    fn parts(&self) -> Result<(Arc<ClientInner>, PushTarget), PushError> {
+        let gone = PushError::Disconnected {
+            reason: CloseReason::Stopped,
+        };
+        let inner = self.inner.upgrade().ok_or(gone.clone())?;
+        let target = self.target.clone().ok_or(gone)?;
+        Ok((inner, target))
+    }
+
+    /// Sends `event` and waits for the reply, within the client's push
+    /// timeout.
+    pub async fn push(&self, event: &str, payload: impl Into<Payload>) -> Result<Reply, PushError> {
+        let (inner, target) = self.parts()?;
+        let options = PushOptions {
+            timeout: Some(inner.push_timeout),
+            ..PushOptions::default()
+        };
+        inner.push(target, event, payload.into(), options).await
+    }
+
+    /// Sends `event` without waiting for a reply.
+    pub async fn cast(&self, event: &str, payload: impl Into<Payload>) -> Result<(), PushError> {
+        let (inner, target) = self.parts()?;
+        inner.cast(target, event, payload.into()).await
+    }
+
+    /// A push that goes out while the topic settles (see
+    /// [`SettleContext::push`](super::SettleContext::push)).
+    pub(crate) async fn push_settling(
+        &self,
+        event: &str,
+        payload: Payload,
+    ) -> Result<Reply, PushError> {
+        let (inner, target) = self.parts()?;
+        let options = PushOptions {
+            timeout: Some(inner.push_timeout),
+            settling: true,
+        };
+        inner.push(target, event, payload, options).await
     }
 }

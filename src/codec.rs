@@ -21,7 +21,7 @@
 //! therefore maps an empty binary ref back to `None`.
 //!
 //! ```
-//! use channel_registry::phoenix::codec::{websocket_url, Codec, Frame, FrameRef, Message, ServerMessage};
+//! use channel_registry::codec::{websocket_url, Codec, Frame, FrameRef, Message, ServerMessage};
 //! use serde_json::json;
 //!
 //! let url = websocket_url("ws://localhost:4000/socket", [("token", "s3cr3t")])?;
@@ -126,6 +126,31 @@ impl From<Value> for Payload {
 impl From<Vec<u8>> for Payload {
     fn from(bytes: Vec<u8>) -> Self {
         Payload::Binary(bytes)
+    }
+}
+
+/// A client payload encoded once ([`Codec::encode_payload`]): JSON object text, or bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodedPayload {
+    /// JSON object text.
+    Json(String),
+    /// Bytes for a binary frame.
+    Binary(Vec<u8>),
+}
+
+impl EncodedPayload {
+    /// Its size in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            EncodedPayload::Json(text) => text.len(),
+            EncodedPayload::Binary(bytes) => bytes.len(),
+        }
+    }
+
+    /// Whether it has no bytes (never true for JSON, which is at least `{}`).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -427,6 +452,7 @@ impl Frame {
     }
 
     /// Convert into a WebSocket message for sending.
+    #[cfg(feature = "phoenix")]
     pub fn into_ws_message(self) -> tokio_tungstenite::tungstenite::Message {
         use tokio_tungstenite::tungstenite::Message as WsMessage;
         match self {
@@ -449,6 +475,7 @@ pub enum FrameRef<'a> {
 impl<'a> FrameRef<'a> {
     /// The data frame inside a received WebSocket message; `None` for ping, pong and close,
     /// which carry no Phoenix message.
+    #[cfg(feature = "phoenix")]
     pub fn from_ws_message(msg: &'a tokio_tungstenite::tungstenite::Message) -> Option<Self> {
         use tokio_tungstenite::tungstenite::Message as WsMessage;
         match msg {
@@ -669,7 +696,10 @@ pub enum UrlError {
         endpoint: String,
     },
     /// A parameter the protocol sets itself.
-    #[error("socket parameter `{name}` is reserved: the client always sends vsn=2.0.0; remove it")]
+    #[error(
+        "socket parameter `{name}` is reserved: this client speaks the V2 protocol and always \
+         sends vsn=2.0.0; remove it"
+    )]
     ReservedParam {
         /// The parameter name.
         name: String,
@@ -735,6 +765,63 @@ impl Codec {
                     (Field::Ref, opt_str(&msg.msg_ref)),
                     (Field::Topic, &msg.topic),
                     (Field::Event, &msg.event),
+                ],
+                data,
+            ),
+        }
+    }
+
+    /// Client side: encode a payload once, so that it can be framed later with whatever
+    /// refs it is sent under ([`Codec::frame_client_push`]). JSON payloads must be objects.
+    pub fn encode_payload(&self, payload: &Payload) -> Result<EncodedPayload, EncodeError> {
+        match payload {
+            Payload::Json(value) => {
+                if !value.is_object() {
+                    return Err(EncodeError::PayloadNotObject {
+                        found: json_type(value),
+                    });
+                }
+                serde_json::to_string(value)
+                    .map(EncodedPayload::Json)
+                    .map_err(|err| EncodeError::Json {
+                        detail: err.to_string(),
+                    })
+            }
+            Payload::Binary(bytes) => Ok(EncodedPayload::Binary(bytes.clone())),
+        }
+    }
+
+    /// Client side: a push frame around a payload encoded earlier; the same bytes as
+    /// [`Codec::encode_client_message`] would give.
+    pub fn frame_client_push(
+        &self,
+        join_ref: Option<&str>,
+        msg_ref: Option<&str>,
+        topic: &str,
+        event: &str,
+        payload: &EncodedPayload,
+    ) -> Result<Frame, EncodeError> {
+        match payload {
+            EncodedPayload::Json(text) => {
+                let json = |e| EncodeError::Json {
+                    detail: format!("{e}"),
+                };
+                let head =
+                    serde_json::to_string(&(join_ref, msg_ref, topic, event)).map_err(json)?;
+                let mut out = String::with_capacity(head.len() + text.len() + 1);
+                out.push_str(&head[..head.len() - 1]);
+                out.push(',');
+                out.push_str(text);
+                out.push(']');
+                Ok(Frame::Text(out))
+            }
+            EncodedPayload::Binary(data) => encode_binary(
+                KIND_PUSH,
+                &[
+                    (Field::JoinRef, join_ref.unwrap_or_default()),
+                    (Field::Ref, msg_ref.unwrap_or_default()),
+                    (Field::Topic, topic),
+                    (Field::Event, event),
                 ],
                 data,
             ),
@@ -1110,14 +1197,24 @@ fn json_type(value: &Value) -> &'static str {
 ///
 /// `ws://host:4000/socket` with `[("token", "a b")]` becomes
 /// `ws://host:4000/socket/websocket?token=a%20b&vsn=2.0.0`. `http`/`https` endpoints are
-/// mapped to `ws`/`wss`, as phoenix.js does. A query already on the endpoint is kept.
+/// mapped to `ws`/`wss`, as phoenix.js does. A query already on the endpoint is kept; a
+/// `vsn=2.0.0` in it (as copied from server docs) is accepted and sent once, any other
+/// version is refused (this client speaks 2.0.0 only). Errors never repeat the endpoint's
+/// query, which may carry a token.
 pub fn websocket_url<I, K, V>(endpoint: &str, params: I) -> Result<String, UrlError>
 where
     I: IntoIterator<Item = (K, V)>,
     K: AsRef<str>,
     V: AsRef<str>,
 {
-    let owned = || endpoint.to_owned();
+    // The query may carry a token: errors show the rest only.
+    let owned = || {
+        endpoint
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
     if endpoint
         .chars()
         .any(|c| c.is_whitespace() || c.is_control())
@@ -1155,8 +1252,11 @@ where
 
     let mut pairs: Vec<String> = Vec::new();
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         if percent_decode(name) == "vsn" {
+            if percent_decode(value) == PROTOCOL_VSN {
+                continue;
+            }
             return Err(UrlError::ReservedParam {
                 name: "vsn".to_owned(),
             });
@@ -1607,6 +1707,58 @@ mod tests {
     }
 
     #[test]
+    fn framing_a_pre_encoded_payload_matches_encoding_the_message() {
+        let codec = Codec::new();
+        for payload in [
+            Payload::Json(serde_json::json!({"a": [1, "x\"y"], "b": null})),
+            Payload::Json(serde_json::json!({})),
+            Payload::Binary(vec![0, 1, 2, 255]),
+        ] {
+            for (join_ref, msg_ref) in [(Some("1"), Some("2")), (None, Some("7")), (None, None)] {
+                let message = Message {
+                    join_ref: join_ref.map(str::to_owned),
+                    msg_ref: msg_ref.map(str::to_owned),
+                    topic: "room:\"1\"".to_owned(),
+                    event: "ev\u{e9}nt".to_owned(),
+                    payload: payload.clone(),
+                };
+                let encoded = codec.encode_payload(&payload).expect("encodable");
+                assert_eq!(
+                    codec.frame_client_push(
+                        join_ref,
+                        msg_ref,
+                        &message.topic,
+                        &message.event,
+                        &encoded
+                    ),
+                    codec.encode_client_message(&message)
+                );
+            }
+        }
+        assert!(codec
+            .encode_payload(&Payload::Json(serde_json::json!([1])))
+            .is_err());
+    }
+
+    #[test]
+    fn websocket_url_accepts_what_server_docs_show() {
+        let none = None::<(&str, &str)>;
+        for endpoint in [
+            "ws://h/socket",
+            "ws://h/socket/",
+            "ws://h/socket/websocket",
+            "ws://h/socket/websocket?vsn=2.0.0",
+            "ws://h/socket?vsn=2.0.0",
+        ] {
+            assert_eq!(
+                websocket_url(endpoint, none).as_deref(),
+                Ok("ws://h/socket/websocket?vsn=2.0.0"),
+                "{endpoint}"
+            );
+        }
+    }
+
+    #[test]
     fn websocket_url_rejects_bad_endpoints() {
         let none = None::<(&str, &str)>;
         assert!(matches!(
@@ -1637,6 +1789,10 @@ mod tests {
             websocket_url("ws://h/socket?vsn=1.0.0", none),
             Err(UrlError::ReservedParam { .. })
         ));
+        // Errors never show the query (it may carry a token).
+        let error = websocket_url("ws://h/so cket?token=s3cr3t", none).unwrap_err();
+        assert!(!error.to_string().contains("s3cr3t"), "{error}");
+        assert!(!format!("{error:?}").contains("s3cr3t"), "{error:?}");
         assert_eq!(
             websocket_url("ws://h/socket", [("", "x")]),
             Err(UrlError::EmptyParamName)
