@@ -31,7 +31,12 @@
 mod builtin;
 mod connection;
 mod handler;
+mod outbound;
+mod policy;
 mod registry;
+#[cfg(feature = "tls")]
+mod tls;
+mod wire;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -47,14 +52,14 @@ pub use builtin::BuiltinChannel;
 pub use handler::{
     ChannelContext, ChannelHandler, HandleOutcome, HandlerFactory, JoinOutcome, TopicPattern,
 };
+pub use policy::{MissingVsnPolicy, StalePushPolicy};
 pub use registry::{ServerView, SessionInfo, SocketInfo};
+pub use wire::{MalformedFrame, WireProtocol};
 
 use builtin::BuiltinTimings;
 use registry::{Route, Shared, SocketCommand};
 
-use crate::phoenix::codec::{
-    DecodeError, Frame, Message, Payload, DEFAULT_MAX_FRAME_SIZE, PROTOCOL_VSN,
-};
+use crate::phoenix::codec::{Frame, Message, Payload, DEFAULT_MAX_FRAME_SIZE, PROTOCOL_VSN};
 
 /// The id of one connected socket, unique for the server's lifetime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -133,7 +138,7 @@ pub enum ServerEventKind {
     /// An inbound frame that could not be decoded; the socket was closed with 1011.
     Malformed {
         /// What was wrong.
-        error: DecodeError,
+        error: MalformedFrame,
     },
     /// A channel incarnation joined.
     Joined {
@@ -151,7 +156,9 @@ pub enum ServerEventKind {
         /// How.
         end: ChannelEnd,
     },
-    /// A message with a join_ref that is not the topic's current one was dropped unanswered.
+    /// A message was dropped unanswered: a push or leave whose join_ref is not the one the
+    /// topic's channel was joined with (pushes only under [`StalePushPolicy::Drop`]), or a
+    /// push to a channel whose leave is pending.
     DroppedStale {
         /// The topic.
         topic: String,
@@ -159,6 +166,28 @@ pub enum ServerEventKind {
         join_ref: Option<String>,
         /// The event.
         event: String,
+    },
+    /// A push whose join_ref is not the channel's was handled by the topic's current channel
+    /// and answered with its join_ref ([`StalePushPolicy::HandToCurrent`]).
+    StaleHandedToCurrent {
+        /// The topic.
+        topic: String,
+        /// The join_ref the push carried.
+        join_ref: Option<String>,
+        /// The join_ref of the channel that handled it.
+        current_join_ref: String,
+        /// The event.
+        event: String,
+    },
+    /// The client left more than the outbound bound unread; the socket was closed with 1008
+    /// and the frames queued for it were dropped.
+    OutboundOverflow {
+        /// Bytes queued for the client when the next frame did not fit.
+        queued_bytes: usize,
+        /// Size of the frame that did not fit.
+        frame_bytes: usize,
+        /// The bound ([`DevServerConfig::with_max_outbound_bytes`]).
+        limit: usize,
     },
     /// A topic session started.
     SessionStarted {
@@ -196,10 +225,15 @@ pub struct DevServerConfig {
     session_idle_timeout: Option<Duration>,
     leave_delay: Duration,
     max_frame_size: usize,
+    max_outbound_bytes: usize,
     handshake_timeout: Duration,
     event_log_capacity: usize,
+    stale_pushes: StalePushPolicy,
+    missing_vsn: MissingVsnPolicy,
     builtin_routes: bool,
     routes: Vec<RouteSpec>,
+    #[cfg(feature = "tls")]
+    tls: Option<tls::TlsIdentity>,
 }
 
 impl Default for DevServerConfig {
@@ -215,10 +249,15 @@ impl Default for DevServerConfig {
             session_idle_timeout: Some(Duration::from_secs(30 * 60)),
             leave_delay: Duration::ZERO,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            max_outbound_bytes: DEFAULT_MAX_OUTBOUND_BYTES,
             handshake_timeout: Duration::from_secs(10),
             event_log_capacity: 10_000,
+            stale_pushes: StalePushPolicy::default(),
+            missing_vsn: MissingVsnPolicy::default(),
             builtin_routes: true,
             routes: Vec::new(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -244,10 +283,14 @@ impl fmt::Debug for DevServerConfig {
             .field("session_idle_timeout", &self.session_idle_timeout)
             .field("leave_delay", &self.leave_delay)
             .field("max_frame_size", &self.max_frame_size)
+            .field("max_outbound_bytes", &self.max_outbound_bytes)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("event_log_capacity", &self.event_log_capacity)
+            .field("stale_pushes", &self.stale_pushes)
+            .field("missing_vsn", &self.missing_vsn)
             .field("builtin_routes", &self.builtin_routes)
             .field("routes", &routes)
+            .field("tls", &self.is_tls())
             .finish()
     }
 }
@@ -329,6 +372,33 @@ impl DevServerConfig {
         self
     }
 
+    /// Bytes a socket may hold for its client, written to the socket not yet (default
+    /// 64 MiB). A client that stops reading makes them pile up; a frame that would take them
+    /// past this bound gets the socket closed with 1008 instead (the queued frames are
+    /// dropped, [`ServerEventKind::OutboundOverflow`] is logged). Meanwhile the socket keeps
+    /// reading and handling that client's frames. Keep it above the largest frame sent.
+    #[must_use]
+    pub fn with_max_outbound_bytes(mut self, max: usize) -> Self {
+        self.max_outbound_bytes = max;
+        self
+    }
+
+    /// What a push with a join_ref other than its channel's gets (default
+    /// [`StalePushPolicy::HandToCurrent`], as on Phoenix 1.7; newer Phoenix drops it).
+    #[must_use]
+    pub fn with_stale_push_policy(mut self, policy: StalePushPolicy) -> Self {
+        self.stale_pushes = policy;
+        self
+    }
+
+    /// What a connection without `vsn=2.0.0` gets (default [`MissingVsnPolicy::Refuse`]:
+    /// HTTP 400; [`MissingVsnPolicy::FallBackToV1`] is what Phoenix does).
+    #[must_use]
+    pub fn with_missing_vsn_policy(mut self, policy: MissingVsnPolicy) -> Self {
+        self.missing_vsn = policy;
+        self
+    }
+
     /// How long a connection may take to complete the WebSocket handshake (default 10 s).
     #[must_use]
     pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
@@ -341,6 +411,36 @@ impl DevServerConfig {
     pub fn with_event_log_capacity(mut self, capacity: usize) -> Self {
         self.event_log_capacity = capacity;
         self
+    }
+
+    /// Serve `wss://` with this certificate chain and private key; [`DevServerHandle::url`]
+    /// then returns a `wss://` URL. Each may be PEM (any number of certificates, the leaf
+    /// first) or DER (one certificate; a PKCS#8, PKCS#1 or SEC1 key). They are checked when
+    /// the server starts ([`DevServerError::Tls`]). The certificate must name the host
+    /// clients connect to (`127.0.0.1`, or `localhost`).
+    ///
+    /// ```no_run
+    /// # async fn demo(cert_pem: &str, key_pem: &str) -> Result<(), Box<dyn std::error::Error>> {
+    /// use channel_registry::phoenix::dev_server::{DevServer, DevServerConfig};
+    ///
+    /// let config = DevServerConfig::default().with_tls(cert_pem, key_pem);
+    /// let server = DevServer::start(config).await?;
+    /// assert!(server.url().starts_with("wss://127.0.0.1:"));
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn with_tls(mut self, cert_chain: impl AsRef<[u8]>, key: impl AsRef<[u8]>) -> Self {
+        self.tls = Some(tls::TlsIdentity::new(cert_chain.as_ref(), key.as_ref()));
+        self
+    }
+
+    /// Whether the server serves `wss://`.
+    fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
     }
 
     /// Leave out the built-in routes (`room:*`, `fail:*`, …); only configured routes remain.
@@ -401,6 +501,9 @@ impl DevServerConfig {
     }
 }
 
+/// Default of [`DevServerConfig::with_max_outbound_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_OUTBOUND_BYTES: usize = 64 * 1024 * 1024;
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -413,6 +516,13 @@ pub enum DevServerError {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+    /// The certificate chain or key given to [`DevServerConfig::with_tls`] is unusable.
+    #[cfg(feature = "tls")]
+    #[error("cannot serve TLS: {detail}")]
+    Tls {
+        /// What is wrong with them, and what to give instead.
+        detail: String,
     },
 }
 
@@ -443,8 +553,20 @@ impl DevServer {
         let local = listener
             .local_addr()
             .map_err(|source| DevServerError::Bind { addr, source })?;
+        #[cfg(feature = "tls")]
+        let tls = config
+            .tls
+            .as_ref()
+            .map(tls::TlsIdentity::acceptor)
+            .transpose()?;
         let routes = config.resolve_routes();
-        let shared = Arc::new(Shared::new(config, routes, local));
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+        let mut shared = Shared::new(config, routes, local);
+        #[cfg(feature = "tls")]
+        {
+            shared.tls = tls;
+        }
+        let shared = Arc::new(shared);
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         Ok(DevServer {
             handle: DevServerHandle { shared },
@@ -545,17 +667,28 @@ impl DevServerHandle {
         self.shared.addr
     }
 
-    /// The socket endpoint, `ws://127.0.0.1:PORT/socket`, as a client is configured with.
+    /// The socket endpoint, `ws://127.0.0.1:PORT/socket` (`wss://` when serving TLS), as a
+    /// client is configured with.
     pub fn url(&self) -> String {
-        format!("ws://{}/socket", self.shared.addr)
+        format!("{}://{}/socket", self.scheme(), self.shared.addr)
     }
 
-    /// The full WebSocket URL, `ws://127.0.0.1:PORT/socket/websocket?vsn=2.0.0`.
+    /// The full WebSocket URL, `ws://127.0.0.1:PORT/socket/websocket?vsn=2.0.0` (`wss://`
+    /// when serving TLS).
     pub fn websocket_url(&self) -> String {
         format!(
-            "ws://{}/socket/websocket?vsn={PROTOCOL_VSN}",
+            "{}://{}/socket/websocket?vsn={PROTOCOL_VSN}",
+            self.scheme(),
             self.shared.addr
         )
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.shared.config.is_tls() {
+            "wss"
+        } else {
+            "ws"
+        }
     }
 
     /// Whether the server is still serving.
