@@ -317,6 +317,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::phoenix::codec::Reply;
 
     const CODEC: Codec = Codec::new();
 
@@ -346,9 +347,9 @@ mod tests {
         let inbound = v2(r#"[1,2,"room:e","echo",{}]"#).expect("decodes");
         assert_eq!(inbound.message.join_ref.as_deref(), Some("1"));
         assert_eq!(inbound.raw_join_ref, json!(1));
-        let reply = crate::phoenix::codec::Reply {
+        let reply = Reply {
             join_ref: Some("1".to_owned()),
-            ..crate::phoenix::codec::Reply::ok(&inbound.message, json!({}))
+            ..Reply::ok(&inbound.message, json!({}))
         };
         assert_eq!(
             reencode(
@@ -361,9 +362,9 @@ mod tests {
 
         let inbound = v2(r#"["1","1",5,"phx_join",{}]"#).expect("decodes");
         assert!(inbound.echo.has_foreign_topic());
-        let reply = crate::phoenix::codec::Reply {
+        let reply = Reply {
             join_ref: None,
-            ..crate::phoenix::codec::Reply::error(&inbound.message, json!({}))
+            ..Reply::error(&inbound.message, json!({}))
         };
         assert_eq!(
             reencode(WireProtocol::V2, reply.into(), &inbound.echo),
@@ -394,7 +395,7 @@ mod tests {
         .expect("decodes");
         assert_eq!(inbound.message.join_ref, None);
         assert_eq!(inbound.message.msg_ref.as_deref(), Some("1"));
-        let reply = crate::phoenix::codec::Reply::ok(&inbound.message, json!({"joined": "room:v"}));
+        let reply = Reply::ok(&inbound.message, json!({"joined": "room:v"}));
         assert_eq!(
             reencode(WireProtocol::V1, reply.into(), &inbound.echo),
             json!({"event": "phx_reply", "payload": {"response": {"joined": "room:v"}, "status": "ok"}, "ref": "1", "topic": "room:v"})
