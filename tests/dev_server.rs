@@ -7,7 +7,7 @@ use std::time::Duration;
 use channel_registry::phoenix::codec::{Codec, FrameRef, Message, Payload, ServerMessage};
 use channel_registry::phoenix::dev_server::{
     ChannelContext, ChannelEnd, ChannelHandler, DevServer, DevServerConfig, HandleOutcome,
-    JoinOutcome, ServerEventKind,
+    JoinOutcome, ServerEventKind, StalePushPolicy,
 };
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -181,11 +181,16 @@ async fn duplicate_join_is_answered_before_the_old_close() {
         json!(["2", null, "room:dup", "sync", {"seq": 1}])
     );
 
-    // The old join_ref is stale now: dropped without a reply. The new one is served.
+    // The old join_ref is stale now. As on Phoenix 1.7 (the default policy), the push is
+    // handled by the current channel and answered with the current join_ref.
     c.send_json(json!(["1", "3", "room:dup", "echo", {"via": "old"}]))
         .await;
     c.send_json(json!(["2", "4", "room:dup", "echo", {"via": "new"}]))
         .await;
+    assert_eq!(
+        c.next_json().await,
+        ok_reply(json!("2"), "3", "room:dup", json!({"via": "old"}))
+    );
     assert_eq!(
         c.next_json().await,
         ok_reply(json!("2"), "4", "room:dup", json!({"via": "new"}))
@@ -194,10 +199,14 @@ async fn duplicate_join_is_answered_before_the_old_close() {
 
     server.view(|s| {
         assert_eq!(s.join_refs("room:dup"), ["2"]);
-        assert_eq!(s.channel_ends("room:dup"), [("1".to_owned(), ChannelEnd::Duplicate)]);
+        assert_eq!(
+            s.channel_ends("room:dup"),
+            [("1".to_owned(), ChannelEnd::Duplicate)]
+        );
         assert!(s.events().any(|e| matches!(
             &e.kind,
-            ServerEventKind::DroppedStale { topic, join_ref: Some(r), .. } if topic == "room:dup" && r == "1"
+            ServerEventKind::StaleHandedToCurrent { topic, join_ref: Some(r), current_join_ref, .. }
+                if topic == "room:dup" && r == "1" && current_join_ref == "2"
         )));
     });
 }
@@ -672,8 +681,8 @@ async fn channel_limit_per_socket() {
 }
 
 #[tokio::test]
-async fn stale_join_ref_is_dropped_without_reply() {
-    let server = start(config()).await;
+async fn stale_pushes_are_dropped_without_reply_under_the_drop_policy() {
+    let server = start(config().with_stale_push_policy(StalePushPolicy::Drop)).await;
     let mut c = Client::connect(&server).await;
     c.join("1", "room:s", json!({})).await;
     c.send_json(json!(["9", "2", "room:s", "echo", {}])).await;
@@ -688,6 +697,48 @@ async fn stale_join_ref_is_dropped_without_reply() {
             .count()
     });
     assert_eq!(dropped, 3);
+    // The current join_ref is still served.
+    c.send_json(json!(["1", "5", "room:s", "echo", {"n": 5}]))
+        .await;
+    assert_eq!(
+        c.next_json().await,
+        ok_reply(json!("1"), "5", "room:s", json!({"n": 5}))
+    );
+}
+
+#[tokio::test]
+async fn stale_pushes_are_handed_to_the_current_channel_by_default_but_stale_leaves_ignored() {
+    let server = start(config()).await;
+    let mut c = Client::connect(&server).await;
+    c.join("1", "room:s", json!({})).await;
+    c.send_json(json!(["9", "2", "room:s", "echo", {"n": 2}]))
+        .await;
+    assert_eq!(
+        c.next_json().await,
+        ok_reply(json!("1"), "2", "room:s", json!({"n": 2}))
+    );
+    c.send_json(json!([null, "3", "room:s", "echo", {"n": 3}]))
+        .await;
+    assert_eq!(
+        c.next_json().await,
+        ok_reply(json!("1"), "3", "room:s", json!({"n": 3}))
+    );
+    // A leave stamped with another join_ref is ignored under every policy.
+    c.send_json(json!(["9", "4", "room:s", "phx_leave", {}]))
+        .await;
+    c.expect_quiet().await;
+    assert!(server.view(|s| s.is_joined("room:s")));
+    server.view(|s| {
+        let handed = s
+            .events()
+            .filter(|e| matches!(e.kind, ServerEventKind::StaleHandedToCurrent { .. }))
+            .count();
+        let dropped = s
+            .events()
+            .filter(|e| matches!(e.kind, ServerEventKind::DroppedStale { .. }))
+            .count();
+        assert_eq!((handed, dropped), (2, 1));
+    });
 }
 
 #[tokio::test]

@@ -12,7 +12,8 @@
 //!
 //! The common events: `echo` replies ok with the payload (binary stays binary); `broadcast`
 //! broadcasts `msg` with the payload to every member, sender included, then replies ok `{}`.
-//! Any other event gets an error reply `{"reason": "unhandled event"}`.
+//! Any other event has no handler: the channel crashes (`phx_error`, no reply), as a Phoenix
+//! channel without a matching `handle_in` clause does.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -133,7 +134,8 @@ impl ChannelHandler for Builtin {
                 ctx.broadcast("msg", payload);
                 HandleOutcome::ok(json!({}))
             }
-            (_, _) => HandleOutcome::error(json!({"reason": "unhandled event", "event": event})),
+            // No `handle_in` clause matches: the channel process raises.
+            (_, _) => HandleOutcome::Crash,
         }
     }
 }

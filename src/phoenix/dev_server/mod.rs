@@ -1,15 +1,17 @@
 //! A local Phoenix-protocol WebSocket server for tests, examples and demos.
 //!
-//! It speaks the V2 protocol (JSON and binary frames) and behaves like a Phoenix 1.7+ server
-//! in the points a client depends on: join routing by topic pattern, duplicate joins (the new
-//! join is answered first, then the old incarnation gets `phx_close`), leave replies followed by
-//! `phx_close`, stale join_refs dropped without a reply, `unmatched topic` errors, the
-//! per-socket channel limit, heartbeats, the idle timeout, crashes (`phx_error`), stops
-//! (`phx_close`), presence, and slow joins that block the whole socket.
+//! It answers like the Phoenix 1.7.24 server its wire transcripts were recorded from, and
+//! `tests/transcripts.rs` checks that by replaying every recorded client frame against it:
+//! join routing by topic pattern; duplicate joins (the new join is answered first, then the
+//! old incarnation gets `phx_close`); leave replies followed by `phx_close`; `unmatched topic`
+//! errors (with a null join_ref, also for a topic that is not a string); the per-socket
+//! channel limit; heartbeats (whatever their payload); refs echoed as sent (numbers stay
+//! numbers); a join without join_ref answered with a null one, its channel then pushing with
+//! the join's ref; an event without handler crashing its channel (`phx_error`, no reply);
+//! crashes and stops; presence; slow joins that block the whole socket; the idle timeout.
 //!
-//! Tests steer it through a cloneable [`DevServerHandle`] — fault knobs (delay or fail joins,
-//! crash or stop channels, drop or close sockets, mute heartbeats, send garbage, broadcast) and
-//! observation (joined channels per socket, an event log, [`DevServerHandle::wait_until`]).
+//! It shares only the wire codec with the crate's engine and client, never their logic, so
+//! that a bug cannot hide on both sides of the wire.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,13 +27,74 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Configuration
+//!
+//! Every knob of [`DevServerConfig`], with its default:
+//!
+//! | knob | default | what it sets |
+//! |---|---|---|
+//! | [`with_port`](DevServerConfig::with_port) | a free port | the port on 127.0.0.1 |
+//! | [`with_sync_delay`](DevServerConfig::with_sync_delay) | 50 ms | when `room:*` pushes `sync` after its join |
+//! | [`with_slow_join`](DevServerConfig::with_slow_join) | 1500 ms | how long a `slow:*` join without `delay_ms` blocks its socket |
+//! | [`with_max_channels_per_socket`](DevServerConfig::with_max_channels_per_socket) | 100 | joins beyond it get `too many channels joined` |
+//! | [`with_idle_timeout`](DevServerConfig::with_idle_timeout) | 60 s | a socket without inbound frames is closed (1000) |
+//! | [`with_max_clients_per_topic`](DevServerConfig::with_max_clients_per_topic) | 1000 | a topic session's members; beyond it `max_clients_reached` |
+//! | [`with_session_grace`](DevServerConfig::with_session_grace) | 1 s | how long an empty topic session lingers |
+//! | [`with_session_idle_timeout`](DevServerConfig::with_session_idle_timeout) | 30 min | a topic without inbound traffic has its members closed |
+//! | [`with_leave_delay`](DevServerConfig::with_leave_delay) | none | an extra delay before a leave is answered |
+//! | [`with_max_frame_size`](DevServerConfig::with_max_frame_size) | 8 MiB | the largest inbound frame |
+//! | [`with_max_outbound_bytes`](DevServerConfig::with_max_outbound_bytes) | 64 MiB | what a socket may queue for a client that does not read |
+//! | [`with_stale_push_policy`](DevServerConfig::with_stale_push_policy) | [`HandToCurrent`](StalePushPolicy::HandToCurrent) | pushes stamped with an old join_ref |
+//! | [`with_missing_vsn_policy`](DevServerConfig::with_missing_vsn_policy) | [`Refuse`](MissingVsnPolicy::Refuse) | connections without `vsn=2.0.0` |
+//! | [`with_handshake_timeout`](DevServerConfig::with_handshake_timeout) | 10 s | TLS and WebSocket handshake, together |
+//! | [`with_event_log_capacity`](DevServerConfig::with_event_log_capacity) | 10 000 | events kept in the log |
+//! | `with_tls` (feature `tls`) | plain `ws://` | serve `wss://` with a certificate and key |
+//! | [`without_builtin_routes`](DevServerConfig::without_builtin_routes), [`route`](DevServerConfig::route), [`route_builtin`](DevServerConfig::route_builtin) | the built-in routes | which channel serves which topic |
+//!
+//! # Where Phoenix versions differ
+//!
+//! Two knobs choose between behaviours of real Phoenix servers, so a client can be tested
+//! against each: [`StalePushPolicy`] (Phoenix 1.7 hands a push stamped with an old join_ref
+//! to the topic's current channel, newer Phoenix drops it) and [`MissingVsnPolicy`] (Phoenix
+//! falls back to V1 without `vsn`, then closes the socket with 1011 on the first V2 frame;
+//! the default refuses the upgrade with HTTP 400 instead, the clearer signal).
+//!
+//! # Clients that do not read
+//!
+//! Each socket reads and handles frames in one task and writes in another, so a client that
+//! stops reading never stops the server from reading it: its frames, heartbeats included,
+//! keep being handled while the answers queue up. The queue is bounded in bytes; a frame that
+//! would take it past the bound gets the socket closed with 1008 and
+//! [`ServerEventKind::OutboundOverflow`] logged. [`SocketInfo`] shows what is queued.
+//!
+//! # TLS
+//!
+//! With the `tls` feature, `DevServerConfig::with_tls` takes a certificate chain and key (PEM
+//! or DER) and the server speaks `wss://` (rustls, ring provider);
+//! [`url`](DevServerHandle::url) then returns a `wss://` URL.
+//!
+//! # Steering and observing
+//!
+//! Tests steer the server through a cloneable [`DevServerHandle`] — fault knobs (delay or fail
+//! joins, crash or stop channels, drop or close sockets, mute heartbeats, send raw frames or
+//! garbage, broadcast, push) — and observe it (joined channels per socket, topic sessions, an
+//! event log, [`DevServerHandle::wait_until`]).
+//!
 //! The built-in channels are described in [`BuiltinChannel`]; custom ones implement
 //! [`ChannelHandler`] and are mounted with [`DevServerConfig::route`].
 
 mod builtin;
+mod config;
 mod connection;
+mod events;
 mod handler;
+mod handshake;
+mod outbound;
+mod policy;
 mod registry;
+#[cfg(feature = "tls")]
+mod tls;
+mod wire;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -44,362 +107,18 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use builtin::BuiltinChannel;
+pub use config::{DevServerConfig, DEFAULT_MAX_OUTBOUND_BYTES};
+pub use events::{ChannelEnd, ServerEvent, ServerEventKind, SessionEnd, SocketId};
 pub use handler::{
     ChannelContext, ChannelHandler, HandleOutcome, HandlerFactory, JoinOutcome, TopicPattern,
 };
+pub use policy::{MissingVsnPolicy, StalePushPolicy};
 pub use registry::{ServerView, SessionInfo, SocketInfo};
+pub use wire::{MalformedFrame, WireProtocol};
 
-use builtin::BuiltinTimings;
-use registry::{Route, Shared, SocketCommand};
+use registry::{Shared, SocketCommand};
 
-use crate::phoenix::codec::{
-    DecodeError, Frame, Message, Payload, DEFAULT_MAX_FRAME_SIZE, PROTOCOL_VSN,
-};
-
-/// The id of one connected socket, unique for the server's lifetime.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SocketId(u64);
-
-impl SocketId {
-    /// The numeric id (1 for the first socket).
-    pub fn get(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for SocketId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "socket#{}", self.0)
-    }
-}
-
-/// How a channel incarnation ended on the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ChannelEnd {
-    /// The client left (`phx_leave` answered, then `phx_close`).
-    Left,
-    /// The handler stopped (`phx_close`).
-    Stopped,
-    /// The handler crashed (`phx_error`).
-    Crashed,
-    /// A new join of the same topic on the same socket replaced it (`phx_close`).
-    Duplicate,
-    /// Its socket disconnected.
-    SocketClosed,
-    /// Its topic session saw no traffic for the session idle timeout (`phx_close`).
-    SessionIdle,
-}
-
-/// Why a topic session ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SessionEnd {
-    /// Its last member left and the grace period passed.
-    Empty,
-    /// No inbound traffic for the session idle timeout.
-    Idle,
-}
-
-/// Something the server saw or did, in the event log.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ServerEvent {
-    /// Time since the server started.
-    pub at: Duration,
-    /// The socket concerned, if any.
-    pub socket: Option<SocketId>,
-    /// What happened.
-    pub kind: ServerEventKind,
-}
-
-/// The kinds of [`ServerEvent`].
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum ServerEventKind {
-    /// A WebSocket connection was accepted.
-    Connected,
-    /// A connection ended.
-    Disconnected,
-    /// A connection attempt was refused with an HTTP status (bad path, missing `vsn`,
-    /// `reject=1`).
-    Refused {
-        /// The HTTP status sent.
-        status: u16,
-        /// Why.
-        reason: String,
-    },
-    /// A decoded inbound message (every one, heartbeats included).
-    Inbound(Message),
-    /// An inbound frame that could not be decoded; the socket was closed with 1011.
-    Malformed {
-        /// What was wrong.
-        error: DecodeError,
-    },
-    /// A channel incarnation joined.
-    Joined {
-        /// The topic.
-        topic: String,
-        /// Its join_ref.
-        join_ref: String,
-    },
-    /// A channel incarnation ended.
-    ChannelEnded {
-        /// The topic.
-        topic: String,
-        /// Its join_ref.
-        join_ref: String,
-        /// How.
-        end: ChannelEnd,
-    },
-    /// A message with a join_ref that is not the topic's current one was dropped unanswered.
-    DroppedStale {
-        /// The topic.
-        topic: String,
-        /// The stale join_ref.
-        join_ref: Option<String>,
-        /// The event.
-        event: String,
-    },
-    /// A topic session started.
-    SessionStarted {
-        /// The topic.
-        topic: String,
-    },
-    /// A topic session ended.
-    SessionEnded {
-        /// The topic.
-        topic: String,
-        /// Why.
-        reason: SessionEnd,
-    },
-}
-
-/// A route as configured: a custom handler or a built-in behaviour.
-#[derive(Clone)]
-enum RouteSpec {
-    Handler(TopicPattern, HandlerFactory),
-    Builtin(TopicPattern, BuiltinChannel),
-}
-
-/// Server settings. Defaults mirror Phoenix (100 channels per socket, 60 s idle timeout) and
-/// the transcript server (sync push 50 ms after a `room:*` join, 1500 ms `slow:*` joins);
-/// tests shorten the timings they exercise.
-#[derive(Clone)]
-pub struct DevServerConfig {
-    port: u16,
-    sync_delay: Duration,
-    slow_join: Duration,
-    max_channels_per_socket: usize,
-    idle_timeout: Duration,
-    max_clients_per_topic: usize,
-    session_grace: Duration,
-    session_idle_timeout: Option<Duration>,
-    leave_delay: Duration,
-    max_frame_size: usize,
-    handshake_timeout: Duration,
-    event_log_capacity: usize,
-    builtin_routes: bool,
-    routes: Vec<RouteSpec>,
-}
-
-impl Default for DevServerConfig {
-    fn default() -> Self {
-        DevServerConfig {
-            port: 0,
-            sync_delay: Duration::from_millis(50),
-            slow_join: Duration::from_millis(1500),
-            max_channels_per_socket: 100,
-            idle_timeout: Duration::from_secs(60),
-            max_clients_per_topic: 1000,
-            session_grace: Duration::from_secs(1),
-            session_idle_timeout: Some(Duration::from_secs(30 * 60)),
-            leave_delay: Duration::ZERO,
-            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
-            handshake_timeout: Duration::from_secs(10),
-            event_log_capacity: 10_000,
-            builtin_routes: true,
-            routes: Vec::new(),
-        }
-    }
-}
-
-impl fmt::Debug for DevServerConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let routes: Vec<String> = self
-            .routes
-            .iter()
-            .map(|route| match route {
-                RouteSpec::Handler(pattern, _) => format!("{pattern} => custom"),
-                RouteSpec::Builtin(pattern, builtin) => format!("{pattern} => {builtin:?}"),
-            })
-            .collect();
-        f.debug_struct("DevServerConfig")
-            .field("port", &self.port)
-            .field("sync_delay", &self.sync_delay)
-            .field("slow_join", &self.slow_join)
-            .field("max_channels_per_socket", &self.max_channels_per_socket)
-            .field("idle_timeout", &self.idle_timeout)
-            .field("max_clients_per_topic", &self.max_clients_per_topic)
-            .field("session_grace", &self.session_grace)
-            .field("session_idle_timeout", &self.session_idle_timeout)
-            .field("leave_delay", &self.leave_delay)
-            .field("max_frame_size", &self.max_frame_size)
-            .field("handshake_timeout", &self.handshake_timeout)
-            .field("event_log_capacity", &self.event_log_capacity)
-            .field("builtin_routes", &self.builtin_routes)
-            .field("routes", &routes)
-            .finish()
-    }
-}
-
-impl DevServerConfig {
-    /// Listen on this port of 127.0.0.1 instead of a free one (for demos with a fixed URL).
-    #[must_use]
-    pub fn with_port(mut self, port: u16) -> Self {
-        self.port = port;
-        self
-    }
-
-    /// Delay of the `sync {"seq":1}` push after a `room:*` join (default 50 ms).
-    #[must_use]
-    pub fn with_sync_delay(mut self, delay: Duration) -> Self {
-        self.sync_delay = delay;
-        self
-    }
-
-    /// Sleep of a `slow:*` join without `delay_ms` (default 1500 ms).
-    #[must_use]
-    pub fn with_slow_join(mut self, delay: Duration) -> Self {
-        self.slow_join = delay;
-        self
-    }
-
-    /// Channels one socket may have joined (default 100); beyond it joins get
-    /// `{"reason": "too many channels joined"}`.
-    #[must_use]
-    pub fn with_max_channels_per_socket(mut self, max: usize) -> Self {
-        self.max_channels_per_socket = max;
-        self
-    }
-
-    /// Close a socket (code 1000, "idle timeout") after this long without an inbound frame
-    /// (default 60 s).
-    #[must_use]
-    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = timeout;
-        self
-    }
-
-    /// Members one topic session accepts over all sockets (default 1000); beyond it joins get
-    /// `{"reason": "max_clients_reached"}`.
-    #[must_use]
-    pub fn with_max_clients_per_topic(mut self, max: usize) -> Self {
-        self.max_clients_per_topic = max;
-        self
-    }
-
-    /// How long an empty topic session lingers before it ends (default 1 s).
-    #[must_use]
-    pub fn with_session_grace(mut self, grace: Duration) -> Self {
-        self.session_grace = grace;
-        self
-    }
-
-    /// Close every member of a topic without inbound traffic for this long (default 30 min);
-    /// `None` disables it.
-    #[must_use]
-    pub fn with_session_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.session_idle_timeout = timeout;
-        self
-    }
-
-    /// Extra delay before a `phx_leave` is answered (default none: it is answered once the
-    /// frames already received are handled, so a leave immediately followed by a join of
-    /// the same topic gets no leave reply, as on a real server).
-    #[must_use]
-    pub fn with_leave_delay(mut self, delay: Duration) -> Self {
-        self.leave_delay = delay;
-        self
-    }
-
-    /// Largest inbound frame accepted (default 8 MiB).
-    #[must_use]
-    pub fn with_max_frame_size(mut self, max: usize) -> Self {
-        self.max_frame_size = max;
-        self
-    }
-
-    /// How long a connection may take to complete the WebSocket handshake (default 10 s).
-    #[must_use]
-    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
-        self
-    }
-
-    /// Events kept in the log; older ones are dropped first (default 10 000; 0 disables it).
-    #[must_use]
-    pub fn with_event_log_capacity(mut self, capacity: usize) -> Self {
-        self.event_log_capacity = capacity;
-        self
-    }
-
-    /// Leave out the built-in routes (`room:*`, `fail:*`, …); only configured routes remain.
-    #[must_use]
-    pub fn without_builtin_routes(mut self) -> Self {
-        self.builtin_routes = false;
-        self
-    }
-
-    /// Route topics matching `pattern` to handlers made by `factory`. Configured routes are
-    /// tried in order, before the built-in ones.
-    #[must_use]
-    pub fn route<F>(mut self, pattern: impl Into<TopicPattern>, factory: F) -> Self
-    where
-        F: Fn(&str) -> Box<dyn ChannelHandler> + Send + Sync + 'static,
-    {
-        self.routes
-            .push(RouteSpec::Handler(pattern.into(), Arc::new(factory)));
-        self
-    }
-
-    /// Route topics matching `pattern` to a built-in behaviour, e.g. `doc:*` to
-    /// [`BuiltinChannel::Room`].
-    #[must_use]
-    pub fn route_builtin(
-        mut self,
-        pattern: impl Into<TopicPattern>,
-        channel: BuiltinChannel,
-    ) -> Self {
-        self.routes
-            .push(RouteSpec::Builtin(pattern.into(), channel));
-        self
-    }
-
-    fn resolve_routes(&self) -> Vec<Route> {
-        let timings = BuiltinTimings {
-            sync_delay: self.sync_delay,
-            slow_join: self.slow_join,
-        };
-        let builtin = self
-            .builtin_routes
-            .then_some(BuiltinChannel::DEFAULT_ROUTES.iter())
-            .into_iter()
-            .flatten()
-            .map(|(pattern, channel)| RouteSpec::Builtin(TopicPattern::new(pattern), *channel));
-        self.routes
-            .iter()
-            .cloned()
-            .chain(builtin)
-            .map(|spec| match spec {
-                RouteSpec::Handler(pattern, factory) => Route { pattern, factory },
-                RouteSpec::Builtin(pattern, channel) => Route {
-                    pattern,
-                    factory: channel.factory(timings),
-                },
-            })
-            .collect()
-    }
-}
+use crate::phoenix::codec::{Frame, Message, Payload, PROTOCOL_VSN};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -413,6 +132,13 @@ pub enum DevServerError {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+    /// The certificate chain or key given to [`DevServerConfig::with_tls`] is unusable.
+    #[cfg(feature = "tls")]
+    #[error("cannot serve TLS: {detail}")]
+    Tls {
+        /// What is wrong with them, and what to give instead.
+        detail: String,
     },
 }
 
@@ -443,8 +169,20 @@ impl DevServer {
         let local = listener
             .local_addr()
             .map_err(|source| DevServerError::Bind { addr, source })?;
+        #[cfg(feature = "tls")]
+        let tls = config
+            .tls
+            .as_ref()
+            .map(tls::TlsIdentity::acceptor)
+            .transpose()?;
         let routes = config.resolve_routes();
-        let shared = Arc::new(Shared::new(config, routes, local));
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+        let mut shared = Shared::new(config, routes, local);
+        #[cfg(feature = "tls")]
+        {
+            shared.tls = tls;
+        }
+        let shared = Arc::new(shared);
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         Ok(DevServer {
             handle: DevServerHandle { shared },
@@ -509,7 +247,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             () = shut_down(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => {
-                    connections.spawn(connection::serve(Arc::clone(&shared), tcp));
+                    connections.spawn(handshake::serve(Arc::clone(&shared), tcp));
                 }
                 Err(error) => {
                     tracing::warn!(%error, "dev server: accept failed");
@@ -545,17 +283,28 @@ impl DevServerHandle {
         self.shared.addr
     }
 
-    /// The socket endpoint, `ws://127.0.0.1:PORT/socket`, as a client is configured with.
+    /// The socket endpoint, `ws://127.0.0.1:PORT/socket` (`wss://` when serving TLS), as a
+    /// client is configured with.
     pub fn url(&self) -> String {
-        format!("ws://{}/socket", self.shared.addr)
+        format!("{}://{}/socket", self.scheme(), self.shared.addr)
     }
 
-    /// The full WebSocket URL, `ws://127.0.0.1:PORT/socket/websocket?vsn=2.0.0`.
+    /// The full WebSocket URL, `ws://127.0.0.1:PORT/socket/websocket?vsn=2.0.0` (`wss://`
+    /// when serving TLS).
     pub fn websocket_url(&self) -> String {
         format!(
-            "ws://{}/socket/websocket?vsn={PROTOCOL_VSN}",
+            "{}://{}/socket/websocket?vsn={PROTOCOL_VSN}",
+            self.scheme(),
             self.shared.addr
         )
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.shared.config.is_tls() {
+            "wss"
+        } else {
+            "ws"
+        }
     }
 
     /// Whether the server is still serving.

@@ -26,23 +26,40 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::handler::{HandlerFactory, TopicPattern};
-use super::{ChannelEnd, DevServerConfig, ServerEvent, ServerEventKind, SessionEnd, SocketId};
+use super::outbound::OutboundGauge;
+use super::wire::Echo;
+use super::{
+    ChannelEnd, DevServerConfig, ServerEvent, ServerEventKind, SessionEnd, SocketId, WireProtocol,
+};
 use crate::phoenix::codec::{Frame, Message, ServerMessage};
+
+/// Which channel incarnation a delivery is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Recipient {
+    /// Whichever incarnation of the topic is joined (broadcasts).
+    Current,
+    /// The incarnation joined under this join_ref (addressed from outside the socket).
+    JoinRef(String),
+    /// One incarnation, by the socket's own counter: a timer of a channel that has ended
+    /// never reaches a later channel, even one that reused its join_ref.
+    Incarnation(u64),
+}
 
 /// A command for one socket task.
 #[derive(Debug)]
 pub(super) enum SocketCommand {
-    /// Send `message` if `topic` is joined (and, when given, by incarnation `join_ref`).
+    /// Send `message` if `topic` is joined by the `to` incarnation.
     Deliver {
         topic: String,
-        join_ref: Option<String>,
+        to: Recipient,
         message: ServerMessage,
     },
     /// Complete a `phx_leave`: reply ok, then `phx_close`.
     FinishLeave {
         topic: String,
-        join_ref: String,
+        incarnation: u64,
         leave_ref: Option<String>,
+        echo: Echo,
     },
     /// End the channel on `topic` (the given incarnation, or whichever is current).
     End {
@@ -77,6 +94,8 @@ pub(super) struct JoinFault {
 struct SocketEntry {
     commands: CommandSender,
     params: Vec<(String, String)>,
+    protocol: WireProtocol,
+    outbound: Arc<OutboundGauge>,
     joined: BTreeMap<String, String>,
 }
 
@@ -130,6 +149,9 @@ pub(super) struct Shared {
     pub(super) routes: Vec<Route>,
     pub(super) addr: std::net::SocketAddr,
     pub(super) shutdown: watch::Sender<bool>,
+    /// The TLS acceptor when serving `wss://`.
+    #[cfg(feature = "tls")]
+    pub(super) tls: Option<tokio_rustls::TlsAcceptor>,
     started: Instant,
     state: Mutex<State>,
     changes: watch::Sender<u64>,
@@ -146,6 +168,8 @@ impl Shared {
             routes,
             addr,
             shutdown: watch::Sender::new(false),
+            #[cfg(feature = "tls")]
+            tls: None,
             started: Instant::now(),
             state: Mutex::new(State::default()),
             changes: watch::Sender::new(0),
@@ -202,11 +226,7 @@ impl Shared {
         self.update(|state, at| push_event(state, capacity, ServerEvent { at, socket, kind }));
     }
 
-    pub(super) fn record_malformed(
-        &self,
-        socket: SocketId,
-        error: crate::phoenix::codec::DecodeError,
-    ) {
+    pub(super) fn record_malformed(&self, socket: SocketId, error: super::MalformedFrame) {
         let capacity = self.config.event_log_capacity;
         self.update(|state, at| {
             state.malformed += 1;
@@ -232,6 +252,8 @@ impl Shared {
         &self,
         commands: CommandSender,
         params: Vec<(String, String)>,
+        protocol: WireProtocol,
+        outbound: Arc<OutboundGauge>,
     ) -> SocketId {
         let capacity = self.config.event_log_capacity;
         self.update(|state, at| {
@@ -242,6 +264,8 @@ impl Shared {
                 SocketEntry {
                     commands,
                     params,
+                    protocol,
+                    outbound,
                     joined: BTreeMap::new(),
                 },
             );
@@ -589,7 +613,7 @@ impl Shared {
                     Message::channel_push(join_ref.as_str(), topic, event, payload.clone());
                 let command = SocketCommand::Deliver {
                     topic: topic.to_owned(),
-                    join_ref: Some(join_ref.clone()),
+                    to: Recipient::JoinRef(join_ref.clone()),
                     message: message.into(),
                 };
                 if entry.commands.send(command).is_ok() {
@@ -684,7 +708,7 @@ fn fan_out(state: &State, topic: &str, except: Option<SocketId>, message: &Serve
                 .commands
                 .send(SocketCommand::Deliver {
                     topic: topic.to_owned(),
-                    join_ref: None,
+                    to: Recipient::Current,
                     message: message.clone(),
                 })
                 .is_ok()
@@ -766,13 +790,23 @@ pub struct ServerView<'a> {
 
 /// One connected socket.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SocketInfo {
     /// The socket's id.
     pub id: SocketId,
     /// The decoded query parameters it connected with (`vsn` included).
     pub params: Vec<(String, String)>,
+    /// The protocol it speaks.
+    pub protocol: WireProtocol,
     /// Its joined channels as `(topic, join_ref)`, sorted by topic.
     pub joined: Vec<(String, String)>,
+    /// Bytes queued for it and not yet written to the socket: what a client that does not
+    /// read costs the server (bounded by [`with_max_outbound_bytes`]).
+    ///
+    /// [`with_max_outbound_bytes`]: super::DevServerConfig::with_max_outbound_bytes
+    pub outbound_bytes: usize,
+    /// The most bytes ever queued for it at once.
+    pub outbound_peak_bytes: usize,
 }
 
 /// One topic session.
@@ -807,11 +841,14 @@ impl ServerView<'_> {
             .map(|(id, entry)| SocketInfo {
                 id: *id,
                 params: entry.params.clone(),
+                protocol: entry.protocol,
                 joined: entry
                     .joined
                     .iter()
                     .map(|(t, r)| (t.clone(), r.clone()))
                     .collect(),
+                outbound_bytes: entry.outbound.queued(),
+                outbound_peak_bytes: entry.outbound.peak(),
             })
             .collect()
     }
@@ -823,6 +860,14 @@ impl ServerView<'_> {
             .values()
             .map(|entry| entry.joined.len())
             .sum()
+    }
+
+    /// Bytes queued for one socket and not yet written (0 if it is not connected).
+    pub fn outbound_bytes(&self, socket: SocketId) -> usize {
+        self.state
+            .sockets
+            .get(&socket)
+            .map_or(0, |entry| entry.outbound.queued())
     }
 
     /// Joined channels on one socket (0 if it is not connected).
@@ -960,8 +1005,28 @@ impl ServerView<'_> {
             "; sessions {:?}",
             self.state.sessions.keys().collect::<Vec<_>>()
         );
-        let recent: Vec<_> = self.state.events.iter().rev().take(8).collect();
+        // Events can carry megabytes of payload; a failure message needs their gist.
+        let recent: Vec<String> = self
+            .state
+            .events
+            .iter()
+            .rev()
+            .take(8)
+            .map(|event| clip(format!("{event:?}"), SUMMARY_EVENT_CHARS))
+            .collect();
         let _ = write!(out, "; last events (newest first) {recent:?}");
         out
     }
+}
+
+/// Longest an event is shown in a [`ServerView::summary`].
+const SUMMARY_EVENT_CHARS: usize = 240;
+
+/// `text` cut to at most `max` characters, marked when cut.
+fn clip(mut text: String, max: usize) -> String {
+    if let Some((cut, _)) = text.char_indices().nth(max) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
 }
