@@ -92,8 +92,8 @@ fn per_topic<T>(n: usize, build: impl FnOnce() -> T) -> (f64, f64, T) {
 fn memory_report(sizes: &[usize]) {
     for &n in sizes {
         let names: Vec<String> = (0..n as u64).map(|i| workload::topic(i, 1)).collect();
-        let (req, spent, engine) = per_topic(n, || Workload::engine_with(&names));
-        assert_eq!(engine.0.stats().active, n);
+        let (req, spent, engine) = per_topic(n, || Workload::engine_with(&names).0);
+        assert_eq!(engine.stats().active, n);
         println!(
             "memory/idle_topic/engine/{n}: {spent:.1} B per idle topic with allocator overhead \
              ({req:.1} B requested); {n} active topics of {} bytes, one subscriber each, \
@@ -101,8 +101,8 @@ fn memory_report(sizes: &[usize]) {
             names[0].len()
         );
         drop(engine);
-        let (req, spent, sketch) = per_topic(n, || SketchWorkload::sketch_with(&names));
-        assert_eq!(sketch.0.len(), n);
+        let (req, spent, sketch) = per_topic(n, || SketchWorkload::sketch_with(&names).0);
+        assert_eq!(sketch.len(), n);
         println!(
             "memory/idle_topic/sketch/{n}: {spent:.1} B per idle topic with allocator overhead \
              ({req:.1} B requested)"
@@ -165,7 +165,88 @@ fn throughput(c: &mut Criterion, sizes: &[usize]) {
     }
 }
 
+/// `ENGINE_BENCH_PROFILE=<op>/<engine|sketch>/<size>/<iterations>`: runs one
+/// operation in a loop, without criterion, for a profiler or an instruction
+/// counter (e.g. `valgrind --tool=callgrind`: run twice with different
+/// iteration counts and divide the difference).
+fn profile(spec: &str) {
+    let parts: Vec<&str> = spec.split('/').collect();
+    let [op, side, size, iterations] = parts[..] else {
+        panic!("ENGINE_BENCH_PROFILE=<op>/<engine|sketch>/<size>/<iterations>, got {spec}");
+    };
+    let (size, iterations): (usize, usize) = (
+        size.parse().expect("a size"),
+        iterations.parse().expect("an iteration count"),
+    );
+    let uniform = op.ends_with("_uniform");
+    let op = op.trim_end_matches("_uniform");
+    if side == "engine" {
+        let mut w = Workload::new(size, uniform);
+        let f: EngineOp = match op {
+            "sub_unsub" => Workload::sub_unsub,
+            "lifecycle" => Workload::lifecycle,
+            "switch" => Workload::switch,
+            _ => Workload::revive,
+        };
+        for _ in 0..iterations {
+            f(&mut w);
+        }
+    } else {
+        let mut w = SketchWorkload::new(size, uniform);
+        let f: SketchOp = match op {
+            "sub_unsub" => SketchWorkload::sub_unsub,
+            "lifecycle" => SketchWorkload::lifecycle,
+            "switch" => SketchWorkload::switch,
+            _ => SketchWorkload::revive,
+        };
+        for _ in 0..iterations {
+            f(&mut w);
+        }
+    }
+}
+
+/// `ENGINE_BENCH_QUICK=<size>`: a quick ratio on a busy machine: batches
+/// of each operation on both engines, interleaved, keeping the fastest batch
+/// of each (the one nothing else interrupted).
+#[allow(clippy::disallowed_methods)] // a benchmark measures wall time
+fn quick(size: usize) {
+    use std::time::Instant;
+    let ops: [(&str, EngineOp, SketchOp); 4] = [
+        ("sub_unsub", Workload::sub_unsub, SketchWorkload::sub_unsub),
+        ("lifecycle", Workload::lifecycle, SketchWorkload::lifecycle),
+        ("switch", Workload::switch, SketchWorkload::switch),
+        ("revive", Workload::revive, SketchWorkload::revive),
+    ];
+    let mut e = Workload::new(size, false);
+    let mut k = SketchWorkload::new(size, false);
+    for (name, eop, kop) in ops {
+        let (mut best_e, mut best_k) = (f64::MAX, f64::MAX);
+        for _ in 0..300 {
+            let t = Instant::now();
+            for _ in 0..200 {
+                eop(&mut e);
+            }
+            best_e = best_e.min(t.elapsed().as_nanos() as f64 / 200.0);
+            let t = Instant::now();
+            for _ in 0..200 {
+                kop(&mut k);
+            }
+            best_k = best_k.min(t.elapsed().as_nanos() as f64 / 200.0);
+        }
+        println!(
+            "{name}/{size}: engine {best_e:.1} ns, sketch {best_k:.1} ns, ratio {:.2}",
+            best_e / best_k
+        );
+    }
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("ENGINE_BENCH_PROFILE") {
+        return profile(&spec);
+    }
+    if let Ok(size) = std::env::var("ENGINE_BENCH_QUICK") {
+        return quick(size.parse().expect("a size"));
+    }
     let sizes = sizes();
     memory_report(&sizes);
     let mut c = Criterion::default().configure_from_args();

@@ -10,7 +10,9 @@ use crate::engine::error::validate_topic;
 use crate::engine::ids::{Holder, JoinRef, RoomId, TopicId};
 use crate::engine::output::{Effect, Event, FailReason, IgnoreReason, InputKind};
 use crate::engine::phase::{next, Phase, Trigger};
-use crate::engine::store::{hash32, pack, unpack, Lane, NewTopic, Packed, Status, MAX_HOLDER_ID};
+use crate::engine::store::{
+    hash32, holder_position, pack, unpack, Lane, NewTopic, Packed, Status, MAX_HOLDER_ID,
+};
 use crate::engine::{Engine, Error, Handled, JoinOptions};
 
 impl Engine {
@@ -40,7 +42,7 @@ impl Engine {
             });
         }
         let entry = self.store.get_mut(idx);
-        let added = match entry.holders.binary_search(&packed) {
+        let added = match holder_position(&entry.holders, packed) {
             Ok(_) => false,
             Err(pos) => {
                 if entry.holders.len() >= limit {
@@ -120,7 +122,7 @@ impl Engine {
             return false;
         };
         let entry = self.store.get_mut(idx);
-        let Ok(pos) = entry.holders.binary_search(&packed) else {
+        let Ok(pos) = holder_position(&entry.holders, packed) else {
             return false;
         };
         entry.holders.remove(pos);
@@ -266,7 +268,7 @@ impl Engine {
             let at = self.after(d);
             self.store.arm(idx, at, lane);
         }
-        if to == Phase::Active {
+        if to == Phase::Active && self.store.get(idx).holders.iter().any(|p| p & 1 == 1) {
             self.complete_switches_to(idx);
         }
         Ok(to)
@@ -360,6 +362,7 @@ impl Engine {
         self.emit_event(Event::TopicRemoved { topic });
     }
 
+    /// Removes a topic (its timer, if any, is cancelled first).
     fn forget(&mut self, idx: u32) {
         self.store.disarm(idx);
         self.store.remove(idx);

@@ -244,7 +244,7 @@ fn spread(h: u32) -> u64 {
 }
 
 /// The slab, its index, the params and the timers.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct Store {
     /// The first chunk inline, so a small engine clones with one allocation.
     chunks: SmallVec<[Vec<TopicEntry>; 1]>,
@@ -262,6 +262,41 @@ pub(crate) struct Store {
     backoff: BTreeSet<(Nanos, u32)>,
     /// Topics with an armed timer.
     armed: usize,
+    /// The earliest armed deadline ([`NEVER`] when none), kept up to date so
+    /// that `poll_timeout` after every input costs one read.
+    next_at: Nanos,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            chunks: SmallVec::new(),
+            free: Vec::new(),
+            retired: Vec::new(),
+            index: HashTable::new(),
+            len: 0,
+            params: ParamsTable::default(),
+            lanes: Default::default(),
+            queued: 0,
+            backoff: BTreeSet::new(),
+            armed: 0,
+            next_at: NEVER,
+        }
+    }
+}
+
+/// Where `holder` is, or would go, in a sorted holder set: a linear scan for
+/// the usual few holders, a binary search for many.
+pub(crate) fn holder_position(holders: &[Packed], holder: Packed) -> Result<usize, usize> {
+    if holders.len() > 8 {
+        return holders.binary_search(&holder);
+    }
+    for (i, &h) in holders.iter().enumerate() {
+        if h >= holder {
+            return if h == holder { Ok(i) } else { Err(i) };
+        }
+    }
+    Err(holders.len())
 }
 
 impl Store {
@@ -467,6 +502,7 @@ impl Store {
         e.deadline = at;
         e.lane = lane;
         self.armed += 1;
+        self.next_at = self.next_at.min(at);
     }
 
     pub(crate) fn disarm(&mut self, idx: u32) {
@@ -480,15 +516,18 @@ impl Store {
         self.armed -= 1;
         if lane == Lane::Backoff {
             self.backoff.remove(&(at, idx));
-            return;
+        } else {
+            let q = lane as usize;
+            if self.lanes[q].front() == Some(&(at, idx)) {
+                self.lanes[q].pop_front();
+                self.queued -= 1;
+                self.clean_front(q);
+            } else if self.queued > 2 * self.armed + 1024 {
+                self.compact();
+            }
         }
-        let q = lane as usize;
-        if self.lanes[q].front() == Some(&(at, idx)) {
-            self.lanes[q].pop_front();
-            self.queued -= 1;
-            self.clean_front(q);
-        } else if self.queued > 2 * self.armed + 1024 {
-            self.compact();
+        if at == self.next_at {
+            self.next_at = self.earliest().map_or(NEVER, |(at, _, _)| at);
         }
     }
 
@@ -538,11 +577,19 @@ impl Store {
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Nanos> {
-        self.earliest().map(|(at, _, _)| at)
+        debug_assert_eq!(
+            self.next_at,
+            self.earliest().map_or(NEVER, |(at, _, _)| at),
+            "cached deadline"
+        );
+        (self.next_at != NEVER).then_some(self.next_at)
     }
 
     /// Takes the earliest timer due at or before `now`, disarming it.
     pub(crate) fn pop_due(&mut self, now: Nanos) -> Option<u32> {
+        if self.next_at > now {
+            return None;
+        }
         let (at, idx, lane) = self.earliest()?;
         if at > now {
             return None;
