@@ -298,6 +298,12 @@ impl SessionConfig {
         self
     }
 
+    /// The frame limit in use: a driver sets its WebSocket's limits to it, so
+    /// an oversized frame is refused before it is buffered whole.
+    pub fn max_frame_size(&self) -> usize {
+        self.max_frame_size
+    }
+
     /// Settle each incarnation on its first message with this event (e.g.
     /// the `sync` a server pushes once a document is loaded), without a
     /// resource manager. Only topics that settle wait for it.
