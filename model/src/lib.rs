@@ -7,7 +7,9 @@
 //! and an application that subscribes, unsubscribes, switches rooms and closes
 //! everything within an operation budget. Every action calls the engine's own
 //! input method and drains all of its outputs; every invariant of the design
-//! (DESIGN §5) is checked on every step ([`properties`]).
+//! (DESIGN §5) is checked on every step ([`properties`]), every step is shown
+//! to bring its run closer to an end ([`progress`]), which makes the liveness
+//! properties sound.
 //!
 //! The same harness runs a faithful port of the reference design
 //! ([`mod@reference`]) through the same [`registry::Registry`] trait, and finds a
@@ -42,6 +44,7 @@ pub mod cfg;
 mod checks;
 pub mod harness;
 pub mod out;
+pub mod progress;
 pub mod properties;
 pub mod reference;
 pub mod registry;
