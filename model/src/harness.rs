@@ -594,4 +594,11 @@ impl<E: Registry> Model for ChannelModel<E> {
             crate::trace::state_text(self, &next)
         ))
     }
+
+    /// The path as a sequence diagram ([`crate::svg`]).
+    fn as_svg(&self, path: stateright::Path<State<E>, Action>) -> Option<String> {
+        let actions = path.into_actions();
+        let title = format!("{}: {} steps", E::NAME, actions.len());
+        Some(crate::svg::path_svg(self, &actions, &title))
+    }
 }

@@ -9,7 +9,8 @@
 //! input method and drains all of its outputs; every invariant of the design
 //! (DESIGN §5) is checked on every step ([`properties`]), every step is shown
 //! to bring its run closer to an end ([`progress`]), which makes the liveness
-//! properties sound.
+//! properties sound, and any path can be drawn as a sequence diagram
+//! ([`svg`]).
 //!
 //! The same harness runs a faithful port of the reference design
 //! ([`mod@reference`]) through the same [`registry::Registry`] trait, and finds a
@@ -51,6 +52,7 @@ pub mod registry;
 pub mod report;
 pub mod server;
 pub mod state;
+pub mod svg;
 pub mod trace;
 
 pub use cfg::ModelCfg;
