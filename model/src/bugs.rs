@@ -54,6 +54,16 @@ impl Bug {
         }
     }
 
+    /// A file name for its picture (no extension).
+    pub const fn slug(self) -> &'static str {
+        match self {
+            Bug::LeaveWhileConnecting => "a-leave-while-connecting",
+            Bug::ReviveWithinGrace => "b-revive-within-grace",
+            Bug::SwitchWhileConnecting => "c-switch-while-connecting",
+            Bug::SettleTimeout => "d-settle-timeout",
+        }
+    }
+
     /// The invariant it breaks.
     pub const fn invariant(self) -> Inv {
         match self {

@@ -105,7 +105,10 @@ fn hash_ghost<H: Hasher>(g: &Ghost, h: &mut H, rn: &mut Renamer) {
     }
     h.write_usize(g.incs.len());
     for i in &g.incs {
-        let flags = u64::from(i.phase as u8) | u64::from(i.acked) << 4 | u64::from(i.settled) << 5;
+        let flags = u64::from(i.phase as u8)
+            | u64::from(i.acked) << 4
+            | u64::from(i.settled) << 5
+            | u64::from(i.ended) << 6;
         h.write_u64(u64::from(i.topic) | flags << 8 | rn.name(i.id) << 16 | rn.name(i.wire) << 40);
     }
     h.write_usize(g.settles.len());

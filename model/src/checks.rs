@@ -7,9 +7,10 @@ use crate::out::{Effect, Event, Output};
 use channel_registry::engine::{FailReason, JoinRef, Phase, RoomId, SubscriberId, TopicStatus};
 
 use crate::harness::{drain, sub_id, ChannelModel, Findings, Inc, PendingSettle, State};
-use crate::properties::{Inv, Milestone};
+use crate::properties::{Goal, Inv, Milestone};
 use crate::registry::{Registry, TopicView};
 use crate::server::{ClientFrame, Duplicate, ServerFrame, TopicIdx};
+use stateright::Model;
 
 /// What the checks of one step need besides the new state.
 pub(crate) struct Step<'a, E> {
@@ -19,6 +20,10 @@ pub(crate) struct Step<'a, E> {
     pub(crate) duplicate_close: Option<(TopicIdx, JoinRef)>,
     /// The step dropped every room (close-all).
     pub(crate) rooms_dropped: bool,
+    /// Incarnations the server had ended (see [`crate::harness::Inc::ended`])
+    /// whose resources the step destroyed, as (topic, wire join_ref): a
+    /// `phx_leave` for them later in the step is still a mistake.
+    pub(crate) ended_gone: Vec<(TopicIdx, JoinRef)>,
 }
 
 impl<'a, E> Step<'a, E> {
@@ -27,6 +32,7 @@ impl<'a, E> Step<'a, E> {
             before,
             duplicate_close: None,
             rooms_dropped: false,
+            ended_gone: Vec::new(),
         }
     }
 }
@@ -113,6 +119,9 @@ impl<E: Registry> ChannelModel<E> {
                         i.acked = true;
                     }
                 }
+                if !ok {
+                    Self::mark_ended(n, topic, join_ref);
+                }
                 let stale = !live_wire(n, topic, join_ref);
                 self.protocol(n, topic, join_ref, stale, step.before, |e, t| {
                     e.join_reply(t, join_ref, ok)
@@ -126,12 +135,14 @@ impl<E: Registry> ChannelModel<E> {
                 if duplicate {
                     step.duplicate_close = Some((topic, join_ref));
                 }
+                Self::mark_ended(n, topic, join_ref);
                 let stale = !live_wire(n, topic, join_ref);
                 self.protocol(n, topic, join_ref, stale, step.before, |e, t| {
                     e.close(t, join_ref)
                 })
             }
             ServerFrame::Error { topic, join_ref } => {
+                Self::mark_ended(n, topic, join_ref);
                 let stale = !live_wire(n, topic, join_ref);
                 self.protocol(n, topic, join_ref, stale, step.before, |e, t| {
                     e.error(t, join_ref)
@@ -141,6 +152,15 @@ impl<E: Registry> ChannelModel<E> {
             // their routing is checked in every state they could be delivered
             // in (`check_routing`).
             ServerFrame::Push { .. } | ServerFrame::Broadcast { .. } => Vec::new(),
+        }
+    }
+
+    /// The client is told that the server no longer holds channel `wire`.
+    pub(crate) fn mark_ended(n: &mut State<E>, topic: TopicIdx, wire: JoinRef) {
+        for i in n.ghost.incs.iter_mut() {
+            if i.topic == topic && i.wire == wire {
+                i.ended = true;
+            }
         }
     }
 
@@ -177,23 +197,26 @@ impl<E: Registry> ChannelModel<E> {
 
     // ---- absorbing outputs --------------------------------------------------
 
-    pub(crate) fn absorb(&self, n: &mut State<E>, outputs: &[Output], step: &Step<'_, E>) {
+    pub(crate) fn absorb(&self, n: &mut State<E>, outputs: &[Output], step: &mut Step<'_, E>) {
         for output in outputs {
             match output {
-                Output::Effect(effect) => self.effect(n, effect),
+                Output::Effect(effect) => self.effect(n, effect, step),
                 Output::Event(event) => self.event(n, event, step),
             }
         }
     }
 
-    fn effect(&self, n: &mut State<E>, effect: &Effect) {
+    fn effect(&self, n: &mut State<E>, effect: &Effect, step: &mut Step<'_, E>) {
         match effect {
             Effect::Join {
                 topic, join_ref, ..
             } => {
                 let t = self.topic_idx(topic);
                 match n.ghost.incs.iter_mut().find(|i| i.topic == t) {
-                    Some(i) => i.wire = *join_ref,
+                    Some(i) => {
+                        i.wire = *join_ref;
+                        i.ended = false;
+                    }
                     None => n.flag(Inv::Resources, || {
                         format!("join of {topic} {join_ref} without resources")
                     }),
@@ -208,6 +231,16 @@ impl<E: Registry> ChannelModel<E> {
             }
             Effect::Leave { topic, join_ref } => {
                 let t = self.topic_idx(topic);
+                let ended = step.ended_gone.contains(&(t, *join_ref))
+                    || n.ghost
+                        .incs
+                        .iter()
+                        .any(|i| i.topic == t && i.wire == *join_ref && i.ended);
+                if ended {
+                    n.flag(Inv::LeaveOnlyHeld, || {
+                        format!("phx_leave for {topic} {join_ref}, which the server had already ended (the client was told)")
+                    });
+                }
                 self.send(
                     n,
                     ClientFrame::Leave {
@@ -236,6 +269,7 @@ impl<E: Registry> ChannelModel<E> {
                     phase: Phase::Connecting,
                     acked: false,
                     settled: false,
+                    ended: false,
                 });
             }
             Effect::StartSettling { topic, join_ref } => {
@@ -287,7 +321,10 @@ impl<E: Registry> ChannelModel<E> {
                     .position(|i| i.topic == t && i.id == *join_ref)
                 {
                     Some(pos) if n.ghost.incs[pos].phase == Phase::Destroyed => {
-                        n.ghost.incs.remove(pos);
+                        let gone = n.ghost.incs.remove(pos);
+                        if gone.ended {
+                            step.ended_gone.push((gone.topic, gone.wire));
+                        }
                     }
                     Some(_) => n.flag(Inv::Resources, || {
                         format!("resources of {topic} {join_ref} destroyed while it lives")
@@ -445,23 +482,66 @@ impl<E: Registry> ChannelModel<E> {
         let mut f = Findings::default();
         let views = self.views(n);
         self.check_routing(n, &mut f);
-        self.check_push_stamps(n, &mut f, &views);
+        self.check_push_stamps(n, &mut f, views);
         if let Err(v) = n.engine.audit_state(&n.audit) {
             f.flag(Inv::from_design(v.invariant), || {
                 format!("engine self-check: {}", v.message)
             });
         }
-        self.check_refcount(n, &mut f, &views);
+        self.check_refcount(n, &mut f, views);
         if let Some(i) = n.ghost.incs.iter().find(|i| i.phase == Phase::Destroyed) {
             let (t, r) = (self.name(i.topic).to_owned(), i.id);
             f.flag(Inv::Resources, || {
                 format!("{t} {r} destroyed but its resources were not")
             });
         }
-        if self.quiescent(n, &views) {
-            self.check_quiescent(n, &mut f, &views);
+        if self.quiescent(n, views) {
+            self.check_quiescent(n, &mut f, views);
+            if self.terminal(n) {
+                f.ended = Some(self.goals_met(n, views));
+            }
         }
         f
+    }
+
+    /// Whether the run has ended: no action is possible (checked only at
+    /// quiescence, which every terminal state is).
+    fn terminal(&self, n: &State<E>) -> bool {
+        let mut actions = Vec::new();
+        self.actions(n, &mut actions);
+        actions.is_empty()
+    }
+
+    /// The [`Goal`]s a terminal state meets.
+    fn goals_met(&self, n: &State<E>, views: &[TopicView]) -> u8 {
+        let served = (0..self.topics.len() as TopicIdx).all(|t| {
+            let v = &views[t as usize];
+            !self.wanted(n, t) || v.active().is_some() || v.failed()
+        });
+        let rooms = (0..self.cfg.rooms).all(|r| {
+            let Some(want) = n.ghost.rooms[r as usize].requested else {
+                return true;
+            };
+            let shown = n.engine.room(RoomId(u64::from(r))).and_then(|v| v.shown);
+            shown.as_deref() == Some(self.name(want)) || views[want as usize].failed()
+        });
+        let drained = views.iter().all(|v| {
+            !matches!(
+                v.status,
+                Some(TopicStatus::Live {
+                    phase: Phase::Draining,
+                    ..
+                })
+            )
+        });
+        [
+            (served, Goal::Served),
+            (rooms, Goal::RoomShowsLast),
+            (drained, Goal::NothingDraining),
+        ]
+        .into_iter()
+        .filter(|(met, _)| *met)
+        .fold(0, |bits, (_, g)| bits | g.bit())
     }
 
     fn check_refcount(&self, n: &State<E>, f: &mut Findings, views: &[TopicView]) {

@@ -16,7 +16,8 @@ use stateright::{Model, Property};
 
 use crate::cfg::ModelCfg;
 use crate::checks::Step;
-use crate::properties::{self, Inv};
+use crate::progress;
+use crate::properties::{self, Inv, Milestone};
 use crate::registry::{Registry, Setup, TimerKind, TopicView};
 use crate::server::{ClientFrame, Net, ServerFrame, TopicIdx};
 pub(crate) use crate::state::{sub_bit, sub_id};
@@ -89,11 +90,13 @@ impl<E: Registry> ChannelModel<E> {
             && views.iter().all(|v| v.timers == 0)
     }
 
-    /// The engine's view of every topic.
-    pub fn views(&self, s: &State<E>) -> Vec<TopicView> {
-        let mut views = Vec::with_capacity(self.topics.len());
-        s.engine.views(&self.topics, &mut views);
-        views
+    /// The engine's view of every topic (gathered once per state).
+    pub fn views<'s>(&self, s: &'s State<E>) -> &'s [TopicView] {
+        s.views.get_or_init(|| {
+            let mut views = Vec::with_capacity(self.topics.len());
+            s.engine.views(&self.topics, &mut views);
+            views.into()
+        })
     }
 
     /// Whether a fresh index is allowed: used ones, or the next unused one.
@@ -153,6 +156,98 @@ impl<E: Registry> ChannelModel<E> {
 
     pub(crate) fn ghost_inc(s: &State<E>, topic: TopicIdx) -> Option<&Inc> {
         s.ghost.incs.iter().find(|i| i.topic == topic)
+    }
+
+    /// Takes one step: the state it leads to and every output the engine
+    /// produced on the way (the pictures draw them).
+    pub fn step(&self, s: &State<E>, action: Action) -> (State<E>, Vec<Output>) {
+        let mut n = s.clone();
+        n.milestones = 0;
+        n.found = Findings::default();
+        n.state_found = OnceLock::new();
+        n.views = OnceLock::new();
+        let mut step = Step::new(&s.engine);
+        let outputs = self.apply(&mut n, action, &mut step);
+        self.absorb(&mut n, &outputs, &mut step);
+        self.after(&mut n, &step);
+        // Views gathered while the step was taken are those of the state before.
+        n.views = OnceLock::new();
+        // Most states a step leads to were seen before: gather their views
+        // for the measure into a reused buffer rather than the state's cache.
+        thread_local! {
+            static VIEWS: std::cell::RefCell<Vec<TopicView>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        n.rank = VIEWS.with(|views| {
+            let mut views = views.borrow_mut();
+            n.engine.views(&self.topics, &mut views);
+            progress::rank(self, &n, &views)
+        });
+        if n.rank >= s.rank {
+            let (before, after) = (s.rank, n.rank);
+            n.flag(Inv::Progress, || {
+                format!("{action:?} did not lower the measure: {before:?} → {after:?}")
+            });
+        }
+        (n, outputs)
+    }
+
+    /// The armed timers, in topic-name order (then kind order).
+    pub fn armed(&self, views: &[TopicView]) -> Vec<(TopicIdx, TimerKind)> {
+        let mut armed: Vec<(TopicIdx, TimerKind)> = views
+            .iter()
+            .enumerate()
+            .flat_map(|(t, v)| v.timer_kinds().map(move |k| (t as TopicIdx, k)))
+            .collect();
+        armed.sort_by(|a, b| self.name(a.0).cmp(self.name(b.0)).then(a.1.cmp(&b.1)));
+        armed
+    }
+
+    /// Whether every armed timer may fire in one call: two or more are
+    /// armed, batches are on, and the failures among them (join and settle
+    /// timeouts) fit the fault budget.
+    fn batch_ok(&self, s: &State<E>, quiet: bool, views: &[TopicView]) -> bool {
+        if !self.cfg.batched_timers {
+            return false;
+        }
+        let armed: u32 = views.iter().map(|v| v.timers.count_ones()).sum();
+        if armed < 2 {
+            return false;
+        }
+        let kinds = || views.iter().flat_map(TopicView::timer_kinds);
+        let failures = kinds().filter(|k| k.is_failure()).count();
+        let joins = kinds().any(|k| k == TimerKind::Join);
+        (failures == 0 || (self.may_fail(s, quiet) && failures <= usize::from(s.ghost.faults)))
+            && (!joins || self.cfg.join_timeouts)
+    }
+
+    /// Every armed timer fires in one `handle_timeout`. The same timers fired
+    /// one by one in topic-name order on a copy of the engine must give the
+    /// very same outputs.
+    fn fire_due(&self, n: &mut State<E>) -> Vec<Output> {
+        let armed = self.armed(self.views(n));
+        let failures = armed.iter().filter(|(_, k)| k.is_failure()).count();
+        n.ghost.faults -= failures as u8;
+        let mut one_by_one = n.engine.clone();
+        for &(topic, kind) in &armed {
+            one_by_one.fire(self.name(topic), kind);
+        }
+        let mut expected = Vec::new();
+        let _ = one_by_one.drain_into(&mut n.audit.clone(), &self.topics, &mut expected);
+        if !n.engine.fire_all_due() {
+            n.flag(Inv::Bookkeeping, || {
+                "timers listed as armed but none was due".to_owned()
+            });
+        }
+        let outputs = drain(n, &self.topics);
+        if outputs != expected {
+            let names = |o: &[Output]| crate::trace::outputs_text(o);
+            let (got, want) = (names(&outputs), names(&expected));
+            n.flag(Inv::TimerOrder, || {
+                format!("timers due together fired as [{got}], one by one in topic order they give [{want}]")
+            });
+        }
+        n.milestones |= Milestone::TimersBatched.bit();
+        outputs
     }
 
     // ---- applying an action -------------------------------------------------
@@ -248,6 +343,7 @@ impl<E: Registry> ChannelModel<E> {
                     return self.deliver(n, frame, step);
                 }
             }
+            Action::TimersDue => return self.fire_due(n),
             Action::Fire { topic, kind } => {
                 if kind.is_failure() {
                     n.ghost.faults -= 1;
@@ -296,6 +392,7 @@ impl<E: Registry> ChannelModel<E> {
                 n.ghost.drops -= 1;
                 n.ghost.reconnects += 1;
                 n.ghost.socket_up = false;
+                n.ghost.incs.iter_mut().for_each(|i| i.ended = true);
                 n.net.drop_socket();
                 n.engine.socket_down();
             }
@@ -334,7 +431,7 @@ impl<E: Registry> Model for ChannelModel<E> {
                 .is_none(),
             "a fresh engine emits nothing illegal"
         );
-        vec![State {
+        let mut init = State {
             engine,
             net: Net::new(self.topics.len(), self.cfg.unrouted_topic()),
             ghost: Ghost {
@@ -356,7 +453,11 @@ impl<E: Registry> Model for ChannelModel<E> {
             state_found: OnceLock::new(),
             milestones: 0,
             audit,
-        }]
+            rank: progress::Rank::default(),
+            views: OnceLock::new(),
+        };
+        init.rank = progress::rank(self, &init, self.views(&init));
+        vec![init]
     }
 
     /// Application operations first (within the budgets, fresh indices in
@@ -366,7 +467,7 @@ impl<E: Registry> Model for ChannelModel<E> {
         let topics = self.topics.len() as u8;
         let g = &s.ghost;
         let views = self.views(s);
-        let quiet = self.app_waits(&views);
+        let quiet = self.app_waits(views);
         if g.ops > 0 && !quiet {
             for sub in 0..self.cfg.subscribers {
                 if !self.fresh_ok(s, 0, sub) {
@@ -430,6 +531,9 @@ impl<E: Registry> Model for ChannelModel<E> {
         if !s.net.s2c.is_empty() {
             actions.push(Action::Deliver);
         }
+        if self.batch_ok(s, quiet, views) {
+            actions.push(Action::TimersDue);
+        }
         for (topic, view) in views.iter().enumerate() {
             for kind in view.timer_kinds() {
                 if kind.is_failure() && !self.may_fail(s, quiet) {
@@ -469,15 +573,7 @@ impl<E: Registry> Model for ChannelModel<E> {
     }
 
     fn next_state(&self, s: &State<E>, action: Action) -> Option<State<E>> {
-        let mut n = s.clone();
-        n.milestones = 0;
-        n.found = Findings::default();
-        n.state_found = OnceLock::new();
-        let mut step = Step::new(&s.engine);
-        let outputs = self.apply(&mut n, action, &mut step);
-        self.absorb(&mut n, &outputs, &step);
-        self.after(&mut n, &step);
-        Some(n)
+        Some(self.step(s, action).0)
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
@@ -488,8 +584,21 @@ impl<E: Registry> Model for ChannelModel<E> {
         crate::trace::action_text(self, action)
     }
 
+    /// The step in words, then the state it leads to in a few lines
+    /// ([`crate::trace::state_text`]) rather than a `Debug` dump.
     fn format_step(&self, last: &State<E>, action: Action) -> Option<String> {
         let next = self.next_state(last, action)?;
-        Some(crate::trace::state_text(self, &next))
+        Some(format!(
+            "{}\n\n{}",
+            crate::trace::step_text(self, last, &action),
+            crate::trace::state_text(self, &next)
+        ))
+    }
+
+    /// The path as a sequence diagram ([`crate::svg`]).
+    fn as_svg(&self, path: stateright::Path<State<E>, Action>) -> Option<String> {
+        let actions = path.into_actions();
+        let title = format!("{}: {} steps", E::NAME, actions.len());
+        Some(crate::svg::path_svg(self, &actions, &title))
     }
 }

@@ -7,7 +7,10 @@
 //! and an application that subscribes, unsubscribes, switches rooms and closes
 //! everything within an operation budget. Every action calls the engine's own
 //! input method and drains all of its outputs; every invariant of the design
-//! (DESIGN §5) is checked on every step ([`properties`]).
+//! (DESIGN §5) is checked on every step ([`properties`]), every step is shown
+//! to bring its run closer to an end ([`progress`]), which makes the liveness
+//! properties sound, and any path can be drawn as a sequence diagram
+//! ([`svg`]).
 //!
 //! The same harness runs a faithful port of the reference design
 //! ([`mod@reference`]) through the same [`registry::Registry`] trait, and finds a
@@ -42,12 +45,14 @@ pub mod cfg;
 mod checks;
 pub mod harness;
 pub mod out;
+pub mod progress;
 pub mod properties;
 pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod server;
 pub mod state;
+pub mod svg;
 pub mod trace;
 
 pub use cfg::ModelCfg;

@@ -3,15 +3,17 @@
 //! ```text
 //! channel-registry-model check [--cfg ci|large] [--set field=value]... [--threads N] [--reference]
 //! channel-registry-model explore [ADDR] [--cfg ci|large] [--reference]
-//! channel-registry-model counterexamples
+//! channel-registry-model counterexamples [--svg-dir DIR]
 //! ```
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use channel_registry::engine::Engine;
 use channel_registry_model::bugs::Bug;
+use channel_registry_model::properties::Inv;
 use channel_registry_model::report::{self, Verdict};
-use channel_registry_model::trace;
+use channel_registry_model::{svg, trace};
 use channel_registry_model::{ChannelModel, ModelCfg, Reference, Registry};
 use stateright::Model;
 
@@ -21,9 +23,10 @@ const USAGE: &str = "usage:
       --set overrides one field of the configuration (e.g. ops=5, settling=off)
   channel-registry-model explore [ADDR] [--cfg ci|large] [--reference]
       serve the stateright Explorer (default 127.0.0.1:3000)
-  channel-registry-model counterexamples
+  channel-registry-model counterexamples [--svg-dir DIR]
       the reference design's four bugs: shortest traces, and the real engine
-      under the same configurations";
+      under the same configurations; each trace is also drawn as a sequence
+      diagram in DIR (default: the model crate's docs/counterexamples)";
 
 struct Args {
     cmd: String,
@@ -32,6 +35,7 @@ struct Args {
     threads: usize,
     reference: bool,
     addr: String,
+    svg_dir: PathBuf,
 }
 
 fn parse() -> Result<Args, String> {
@@ -44,6 +48,7 @@ fn parse() -> Result<Args, String> {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         reference: false,
         addr: "127.0.0.1:3000".to_owned(),
+        svg_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/counterexamples")),
     };
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -67,6 +72,7 @@ fn parse() -> Result<Args, String> {
                 args.cfg_name = format!("{}+", args.cfg_name.trim_end_matches('+'));
             }
             "--reference" => args.reference = true,
+            "--svg-dir" => args.svg_dir = it.next().ok_or("--svg-dir needs a folder")?.into(),
             "-h" | "--help" => return Err(String::new()),
             other if args.cmd == "explore" && !other.starts_with('-') => {
                 args.addr = other.to_owned()
@@ -93,7 +99,7 @@ fn main() -> ExitCode {
         ("check", true) => check::<Reference>(&args),
         ("explore", false) => explore::<Engine>(&args),
         ("explore", true) => explore::<Reference>(&args),
-        ("counterexamples", _) => counterexamples(),
+        ("counterexamples", _) => counterexamples(&args),
         ("help" | "--help" | "-h", _) => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -122,6 +128,14 @@ fn check<E: Registry>(args: &Args) -> ExitCode {
             for line in trace::path_lines(&model, actions) {
                 println!("{line}");
             }
+            let last = trace::replay(&model, actions);
+            if let Some(note) = Inv::ALL
+                .into_iter()
+                .find(|inv| inv.name() == *name)
+                .and_then(|inv| model.note(&last, inv))
+            {
+                println!("  => {note}");
+            }
         }
     }
     if outcome.all_good() {
@@ -143,8 +157,12 @@ fn explore<E: Registry>(args: &Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn counterexamples() -> ExitCode {
+fn counterexamples(args: &Args) -> ExitCode {
     let mut ok = true;
+    if let Err(e) = std::fs::create_dir_all(&args.svg_dir) {
+        eprintln!("cannot create {}: {e}", args.svg_dir.display());
+        return ExitCode::FAILURE;
+    }
     for bug in Bug::ALL {
         let inv = bug.invariant();
         println!(
@@ -168,6 +186,19 @@ fn counterexamples() -> ExitCode {
                     "    => {}",
                     model.note(&last, inv).unwrap_or("(no message)")
                 );
+                let file = args.svg_dir.join(format!("{}.svg", bug.slug()));
+                let title = format!("{}: the reference design, shortest trace", bug.title());
+                match std::fs::write(&file, svg::path_svg(&model, &actions, &title)) {
+                    Ok(()) => {
+                        let cwd = std::env::current_dir().unwrap_or_default();
+                        let shown = file.strip_prefix(&cwd).unwrap_or(&file);
+                        println!("  drawn in {}", shown.display());
+                    }
+                    Err(e) => {
+                        ok = false;
+                        eprintln!("cannot write {}: {e}", file.display());
+                    }
+                }
             }
             None => {
                 ok = false;

@@ -1,5 +1,6 @@
-//! The properties: every invariant of DESIGN §5 as an `always`, and the
-//! behaviours the model must be able to reach as `sometimes`.
+//! The properties: every invariant of DESIGN §5 as an `always`, the
+//! guarantees that need a run to end as `eventually`, and the behaviours the
+//! model must be able to reach as `sometimes`.
 //!
 //! The checks that need the step (the action, every output of the engine, the
 //! state before) run while the step is taken and leave one bit per invariant
@@ -8,11 +9,27 @@
 //! properties ([`ChannelModel::state_findings`]). Each keeps its first
 //! message for the trace.
 //!
-//! There is no `eventually`: stateright's `eventually` misses paths that end in
-//! a cycle. "Nothing leaks" and "the room ends on what was asked" are instead
-//! stated at quiescence (no frame in flight, no timer armed, no settle
-//! pending, socket up or no reconnect left), where the system can move only if
-//! the application acts again, so `always(quiescent ⇒ …)` says the same.
+//! # Liveness, and why it is sound here
+//!
+//! stateright 0.31 checks `eventually` per path: a path that reaches a
+//! *terminal* state (one with no successor at all) without the condition
+//! having held is a counterexample. Two things can hide a violation: a cycle
+//! (a path that revisits a state is cut there and never reaches a terminal
+//! state), and a join of two paths (the second path to a known state is cut,
+//! and what had held on the first is taken for both). Neither applies:
+//! - [`Inv::Progress`] checks on every step that a well-founded measure of the
+//!   state goes down ([`crate::progress`]), so the state graph has no cycle
+//!   and every run ends in a terminal state;
+//! - each `eventually` condition is "the run has ended, and …" ([`Goal`]),
+//!   a function of the terminal state alone, so whatever held earlier on
+//!   whichever path cannot stand in for it.
+//!
+//! On a finite run, "whenever a topic is wanted it is eventually served (or no
+//! longer wanted)" holds exactly when it holds at the run's last state, so
+//! these are the liveness guarantees themselves, not approximations. The
+//! `always (quiescent ⇒ …)` invariants 7 and 8 say more (at every quiescent
+//! state, not only at the end) and stay; the `eventually` properties are what
+//! survives of them if quiescence were reached only at the end.
 
 use stateright::{Model, Property};
 
@@ -54,11 +71,22 @@ pub enum Inv {
     NoCrossTalk = 9,
     /// 7: at quiescence a topic somebody wants is active or reported failed.
     Served = 10,
+    /// The client never sends `phx_leave` for a channel the server has ended
+    /// and told it so (join error, `phx_close`, `phx_error`, or the socket it
+    /// lived on went down): checked on every frame the engine sends.
+    LeaveOnlyHeld = 11,
+    /// Timers due together fire in topic-name order, exactly as if fired one
+    /// by one in that order: two engines that compare equal behave alike,
+    /// whatever order their timers were armed in.
+    TimerOrder = 12,
+    /// Every step lowers a well-founded measure of the state, so every run
+    /// ends (see [`crate::progress`]).
+    Progress = 13,
 }
 
 impl Inv {
     /// Every invariant, in report order.
-    pub const ALL: [Inv; 11] = [
+    pub const ALL: [Inv; 14] = [
         Inv::Bookkeeping,
         Inv::Refcount,
         Inv::OneIncarnation,
@@ -70,6 +98,9 @@ impl Inv {
         Inv::Served,
         Inv::NoFlicker,
         Inv::NoCrossTalk,
+        Inv::LeaveOnlyHeld,
+        Inv::TimerOrder,
+        Inv::Progress,
     ];
 
     /// The property name.
@@ -86,6 +117,9 @@ impl Inv {
             Inv::Served => "7 served at quiescence",
             Inv::NoFlicker => "8 no flicker",
             Inv::NoCrossTalk => "9 no cross-talk",
+            Inv::LeaveOnlyHeld => "no phx_leave for an ended channel",
+            Inv::TimerOrder => "due timers fire in topic order",
+            Inv::Progress => "progress: every run ends",
         }
     }
 
@@ -131,11 +165,13 @@ pub enum Milestone {
     /// A `phx_close` sent because a duplicate join replaced an old incarnation
     /// reached the engine and was ignored as stale.
     DuplicateCloseIgnored = 6,
+    /// Two or more due timers fired in one `handle_timeout`.
+    TimersBatched = 7,
 }
 
 impl Milestone {
     /// Every milestone, in report order.
-    pub const ALL: [Milestone; 7] = [
+    pub const ALL: [Milestone; 8] = [
         Milestone::Active,
         Milestone::Revived,
         Milestone::SwitchCompleted,
@@ -143,6 +179,7 @@ impl Milestone {
         Milestone::RetryActive,
         Milestone::FailedAfterMax,
         Milestone::DuplicateCloseIgnored,
+        Milestone::TimersBatched,
     ];
 
     /// The property name.
@@ -155,6 +192,42 @@ impl Milestone {
             Milestone::RetryActive => "retry after failure reaches active",
             Milestone::FailedAfterMax => "topic reported failed after max attempts",
             Milestone::DuplicateCloseIgnored => "duplicate-join close observed and ignored",
+            Milestone::TimersBatched => "several due timers fire in one call",
+        }
+    }
+
+    /// Its bit.
+    pub const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// A guarantee about how every run ends (an `eventually`). The discriminant
+/// is its bit in [`crate::harness::Findings::ended`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Goal {
+    /// Every topic still wanted (on a server with no fault left to inject)
+    /// is active or reported failed.
+    Served = 0,
+    /// Every room shows the topic it was last switched to, or that topic is
+    /// reported failed.
+    RoomShowsLast = 1,
+    /// No topic is left draining: every grace period ran out and ended its
+    /// incarnation (or a holder came back).
+    NothingDraining = 2,
+}
+
+impl Goal {
+    /// Every goal, in report order.
+    pub const ALL: [Goal; 3] = [Goal::Served, Goal::RoomShowsLast, Goal::NothingDraining];
+
+    /// The property name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Goal::Served => "eventually: wanted topics active or failed",
+            Goal::RoomShowsLast => "eventually: rooms show the last request",
+            Goal::NothingDraining => "eventually: nothing left draining",
         }
     }
 
@@ -186,6 +259,23 @@ always_fns! {
     holds_7s => Inv::Served,
     holds_8 => Inv::NoFlicker,
     holds_9 => Inv::NoCrossTalk,
+    holds_leave => Inv::LeaveOnlyHeld,
+    holds_timers => Inv::TimerOrder,
+    holds_progress => Inv::Progress,
+}
+
+macro_rules! eventually_fns {
+    ($($f:ident => $g:expr),* $(,)?) => {
+        $(fn $f<E: Registry>(m: &ChannelModel<E>, s: &State<E>) -> bool {
+            m.state_findings(s).ended.is_some_and(|met| met & $g.bit() != 0)
+        })*
+    };
+}
+
+eventually_fns! {
+    ends_served => Goal::Served,
+    ends_rooms => Goal::RoomShowsLast,
+    ends_drained => Goal::NothingDraining,
 }
 
 macro_rules! sometimes_fns {
@@ -204,12 +294,13 @@ sometimes_fns! {
     reached_retry => Milestone::RetryActive,
     reached_failed => Milestone::FailedAfterMax,
     reached_dup => Milestone::DuplicateCloseIgnored,
+    reached_batch => Milestone::TimersBatched,
 }
 
 /// The property list of the model.
 pub fn properties<E: Registry>() -> Vec<Property<ChannelModel<E>>> {
     type P<E> = fn(&ChannelModel<E>, &State<E>) -> bool;
-    let always: [(Inv, P<E>); 11] = [
+    let always: [(Inv, P<E>); 14] = [
         (Inv::Bookkeeping, holds_0::<E>),
         (Inv::Refcount, holds_1::<E>),
         (Inv::OneIncarnation, holds_2::<E>),
@@ -221,8 +312,16 @@ pub fn properties<E: Registry>() -> Vec<Property<ChannelModel<E>>> {
         (Inv::Served, holds_7s::<E>),
         (Inv::NoFlicker, holds_8::<E>),
         (Inv::NoCrossTalk, holds_9::<E>),
+        (Inv::LeaveOnlyHeld, holds_leave::<E>),
+        (Inv::TimerOrder, holds_timers::<E>),
+        (Inv::Progress, holds_progress::<E>),
     ];
-    let sometimes: [(Milestone, P<E>); 7] = [
+    let eventually: [(Goal, P<E>); 3] = [
+        (Goal::Served, ends_served::<E>),
+        (Goal::RoomShowsLast, ends_rooms::<E>),
+        (Goal::NothingDraining, ends_drained::<E>),
+    ];
+    let sometimes: [(Milestone, P<E>); 8] = [
         (Milestone::Active, reached_active::<E>),
         (Milestone::Revived, reached_revive::<E>),
         (Milestone::SwitchCompleted, reached_switch::<E>),
@@ -230,11 +329,17 @@ pub fn properties<E: Registry>() -> Vec<Property<ChannelModel<E>>> {
         (Milestone::RetryActive, reached_retry::<E>),
         (Milestone::FailedAfterMax, reached_failed::<E>),
         (Milestone::DuplicateCloseIgnored, reached_dup::<E>),
+        (Milestone::TimersBatched, reached_batch::<E>),
     ];
     let mut props: Vec<Property<ChannelModel<E>>> = always
         .into_iter()
         .map(|(inv, f)| Property::always(inv.name(), f))
         .collect();
+    props.extend(
+        eventually
+            .into_iter()
+            .map(|(g, f)| Property::eventually(g.name(), f)),
+    );
     props.extend(
         sometimes
             .into_iter()
@@ -243,10 +348,11 @@ pub fn properties<E: Registry>() -> Vec<Property<ChannelModel<E>>> {
     props
 }
 
-/// Whether a property is an `always` (as opposed to a `sometimes`).
+/// Whether a property is an `always` or an `eventually` (a discovery is a
+/// counterexample), as opposed to a `sometimes` (a discovery is an example).
 pub fn is_always<E: Registry>(model: &ChannelModel<E>, name: &str) -> bool {
     model
         .properties()
         .iter()
-        .any(|p| p.name == name && p.expectation == stateright::Expectation::Always)
+        .any(|p| p.name == name && p.expectation != stateright::Expectation::Sometimes)
 }

@@ -476,6 +476,30 @@ impl Registry for Reference {
         true
     }
 
+    /// JavaScript timers due together run in the order they were set; the
+    /// port keeps no deadlines, so it fires them in topic-name order, which is
+    /// one of the orders a browser could show.
+    fn fire_all_due(&mut self) -> bool {
+        let armed: Vec<(Arc<str>, TimerKind)> = self
+            .registry
+            .values()
+            .flat_map(|e| {
+                [
+                    (e.settling, TimerKind::Settle),
+                    (e.cleanup_timer, TimerKind::Grace),
+                    (e.rejoin_timer, TimerKind::Rejoin),
+                ]
+                .into_iter()
+                .filter(|(armed, _)| *armed)
+                .map(|(_, kind)| (e.topic.clone(), kind))
+            })
+            .collect();
+        for (topic, kind) in &armed {
+            self.fire(topic, *kind);
+        }
+        !armed.is_empty()
+    }
+
     fn drain_into(
         &mut self,
         _: &mut (),

@@ -172,6 +172,9 @@ pub trait Registry: Clone + Debug + PartialEq + Send + Sync + 'static {
     fn socket_down(&mut self);
     /// Fires one armed timer; false when it is not armed.
     fn fire(&mut self, topic: &str, kind: TimerKind) -> bool;
+    /// Fires every armed timer in one call, as a driver that wakes after
+    /// every deadline has passed does; false when none is armed.
+    fn fire_all_due(&mut self) -> bool;
     /// Drains every output, in order, into `out` in the model's vocabulary,
     /// feeding each to the engine's own audit as it comes; returns the first
     /// violation the audit found.
@@ -302,6 +305,18 @@ impl Registry for Engine {
 
     fn fire(&mut self, topic: &str, _kind: TimerKind) -> bool {
         self.fire_timer(topic)
+    }
+
+    /// The clock jumps to the latest armed deadline and the engine's own
+    /// `handle_timeout` fires whatever is due. Which timers fire does not
+    /// depend on the deadlines (all of them do), so states that differ only
+    /// in deadlines still behave alike (see [`crate::canon`]).
+    fn fire_all_due(&mut self) -> bool {
+        let Some(latest) = self.topics().filter_map(|t| t.deadline).max() else {
+            return false;
+        };
+        self.handle_timeout(latest);
+        true
     }
 
     fn drain_into(

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use channel_registry::engine::{JoinRef, Phase, SubscriberId};
 
 use crate::properties::Inv;
-use crate::registry::{Registry, TimerKind};
+use crate::registry::{Registry, TimerKind, TopicView};
 use crate::server::{Net, TopicIdx};
 
 /// One nondeterministic step.
@@ -64,6 +64,11 @@ pub enum Action {
     },
     /// The client takes its next frame.
     Deliver,
+    /// The clock jumps to the latest armed deadline and the engine fires
+    /// every armed timer in one `handle_timeout`, as a driver that wakes
+    /// late does (offered when two or more timers are armed and
+    /// [`crate::ModelCfg::batched_timers`] is on).
+    TimersDue,
     /// An armed timer fires.
     Fire {
         /// Topic.
@@ -103,6 +108,12 @@ pub struct Inc {
     pub acked: bool,
     /// The model delivered a settled result for `id`.
     pub settled: bool,
+    /// The engine has been told that the server no longer holds `wire`: the
+    /// model delivered its join error, its `phx_close` or its `phx_error`, or
+    /// the socket it lived on went down. A `phx_leave` for it is then a
+    /// mistake. (The real engine destroys such an incarnation in the same
+    /// step, so the flag never outlives a step there.)
+    pub ended: bool,
 }
 
 /// A settle result the model owes the engine.
@@ -183,6 +194,12 @@ pub struct State<E: Registry> {
     /// The engine's own output audit. Not hashed: it is a function of the
     /// engine's state as long as its cross-check passes.
     pub audit: E::Audit,
+    /// How far the state is from the end of its run
+    /// ([`crate::progress::rank`]). Not hashed: a function of the state.
+    pub rank: crate::progress::Rank,
+    /// The engine's view of every topic, gathered once
+    /// ([`crate::ChannelModel::views`]). Not hashed: a function of the engine.
+    pub views: OnceLock<Arc<[TopicView]>>,
 }
 
 /// Broken invariants, with the first message for each.
@@ -190,6 +207,10 @@ pub struct State<E: Registry> {
 pub struct Findings {
     /// One bit per broken invariant ([`Inv::bit`]).
     pub bits: u16,
+    /// For a terminal state (the run has ended), one bit per
+    /// [`crate::properties::Goal`] met; `None` for any other state. Only the
+    /// checks of a state alone set it.
+    pub ended: Option<u8>,
     notes: Option<Arc<BTreeMap<Inv, String>>>,
 }
 

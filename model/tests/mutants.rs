@@ -1,26 +1,89 @@
-//! The properties have teeth on the real engine's side too: three small
-//! mistakes an adapter (or the engine) could make, wrapped around the real
-//! engine, are each caught by the invariant they break.
+//! The properties have teeth on the real engine's side too: small mistakes an
+//! adapter (or the engine) could make, wrapped around the real engine, are
+//! each caught by the invariant they break.
 
 use std::hash::Hasher;
 use std::sync::Arc;
+use std::time::Instant;
 
 use channel_registry::engine::audit::{Audit, Violation};
 use channel_registry::engine::{
-    Engine, JoinRef, Phase, RoomId, SubscriberId, TopicStatus, Trigger,
+    Engine, Holder, JoinRef, Phase, RoomId, SubscriberId, TopicStatus, Trigger,
 };
 use channel_registry_model::bugs::shortest;
-use channel_registry_model::out::{Effect, Output};
+use channel_registry_model::out::{Effect, Event, Output};
 use channel_registry_model::properties::Inv;
 use channel_registry_model::registry::{Registry, RoomView, Setup, TimerKind, TopicView};
+use channel_registry_model::report::{self, Verdict};
 use channel_registry_model::{trace, ModelCfg};
 
 /// The real engine with one mistake `M` around it:
 /// 0. leaves are never sent;
 /// 1. server messages reach subscribers whatever the phase;
-/// 2. join replies are applied to the current incarnation whatever their ref.
+/// 2. join replies are applied to the current incarnation whatever their ref;
+/// 3. a `phx_leave` is sent for every incarnation that ends while the socket
+///    is up, even one the server ended itself (join error, `phx_close`,
+///    `phx_error`): `Trigger::sends_leave` returning `true`;
+/// 4. timers due together fire in deadline order (ties in name order)
+///    instead of topic-name order: `Engine::handle_timeout` without its sort;
+/// 5. a topic reported failed is subscribed again at once by its first
+///    subscriber (an adapter that "never gives up"): it retries forever.
 #[derive(Clone, Debug, PartialEq)]
 struct Mutant<const M: u8>(Engine);
+
+impl<const M: u8> Mutant<M> {
+    /// Mutant 3: a leave before the end of every incarnation the server ended.
+    fn leave_anyway(&self, out: &mut Vec<Output>) {
+        if !self.0.is_socket_up() {
+            return;
+        }
+        let mut i = 0;
+        while i < out.len() {
+            if let Output::Event(Event::PhaseChanged {
+                topic,
+                join_ref,
+                to: Phase::Destroyed,
+                trigger: Some(Trigger::JoinError | Trigger::ServerClose | Trigger::ServerError),
+                ..
+            }) = &out[i]
+            {
+                let (topic, join_ref) = (topic.clone(), *join_ref);
+                let destroy = out[i..].iter().position(|o| {
+                    matches!(o, Output::Effect(Effect::DestroyResources { topic: t, join_ref: r }) if *t == topic && *r == join_ref)
+                });
+                if let Some(at) = destroy {
+                    out.insert(i + at, Output::Effect(Effect::Leave { topic, join_ref }));
+                }
+            }
+            i += 1;
+        }
+    }
+
+    /// Mutant 5: every topic reported failed is subscribed again by its first
+    /// subscriber; returns whether it did.
+    fn resubscribe_failed(&mut self, out: &[Output]) -> bool {
+        let failed: Vec<Arc<str>> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Event(Event::TopicFailed { topic, .. }) => Some(topic.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut again = false;
+        for topic in failed {
+            let holder = self.0.topic(&*topic).and_then(|t| {
+                t.holders().find_map(|h| match h {
+                    Holder::Subscriber(s) => Some(s),
+                    _ => None,
+                })
+            });
+            if let Some(sub) = holder {
+                again |= Registry::subscribe(&mut self.0, &topic, sub).is_ok();
+            }
+        }
+        again
+    }
+}
 
 impl<const M: u8> Registry for Mutant<M> {
     type Audit = Audit;
@@ -66,15 +129,45 @@ impl<const M: u8> Registry for Mutant<M> {
     fn fire(&mut self, topic: &str, kind: TimerKind) -> bool {
         Registry::fire(&mut self.0, topic, kind)
     }
+    fn fire_all_due(&mut self) -> bool {
+        if M != 4 {
+            return Registry::fire_all_due(&mut self.0);
+        }
+        let mut due: Vec<(Instant, Arc<str>)> = self
+            .0
+            .topics()
+            .filter_map(|t| t.deadline.map(|at| (at, Arc::from(t.topic))))
+            .collect();
+        due.sort();
+        for (_, topic) in &due {
+            self.0.fire_timer(&**topic);
+        }
+        !due.is_empty()
+    }
     fn drain_into(
         &mut self,
         audit: &mut Audit,
         names: &[Arc<str>],
         out: &mut Vec<Output>,
     ) -> Option<Violation> {
-        let found = Registry::drain_into(&mut self.0, audit, names, out);
-        if M == 0 {
-            out.retain(|o| !matches!(o, Output::Effect(Effect::Leave { .. })));
+        let mut found = Registry::drain_into(&mut self.0, audit, names, out);
+        match M {
+            0 => out.retain(|o| !matches!(o, Output::Effect(Effect::Leave { .. }))),
+            3 => self.leave_anyway(out),
+            5 => {
+                while self.resubscribe_failed(out) {
+                    let mut more = Vec::new();
+                    found = found.or(Registry::drain_into(&mut self.0, audit, names, &mut more));
+                    let again = more
+                        .iter()
+                        .any(|o| matches!(o, Output::Event(Event::TopicFailed { .. })));
+                    out.extend(more);
+                    if !again {
+                        break;
+                    }
+                }
+            }
+            _ => {}
         }
         found
     }
@@ -152,4 +245,43 @@ fn messages_routed_before_active_are_cross_talk() {
 #[test]
 fn replies_applied_whatever_their_ref_break_stale_isolation() {
     caught::<2>(small(), Inv::StaleIsolation);
+}
+
+#[test]
+fn leaves_for_channels_the_server_ended_are_caught() {
+    caught::<3>(small(), Inv::LeaveOnlyHeld);
+}
+
+#[test]
+fn timers_due_together_fired_in_deadline_order_are_caught() {
+    // v1 settles slowly (a 10 s timeout) while v2, active, is left (a 2 s
+    // grace): both are due together, v2's deadline first.
+    let cfg = ModelCfg {
+        versions: 2,
+        ops: 3,
+        faults: 1,
+        settling: true,
+        batched_timers: true,
+        ..ModelCfg::minimal()
+    };
+    caught::<4>(cfg, Inv::TimerOrder);
+}
+
+#[test]
+fn a_retry_loop_that_never_ends_is_caught_by_progress_alone() {
+    // The unrouted topic is rejected on every join: with the failed topic
+    // subscribed again at once, the retries never end.
+    let cfg = ModelCfg {
+        unrouted: true,
+        ..ModelCfg::minimal()
+    };
+    caught::<5>(cfg.clone(), Inv::Progress);
+    // Nothing else sees it: the loop never reaches a quiescent state, and a
+    // checker without the progress property would not notice it.
+    let outcome = report::check(cfg.into_model::<Mutant<5>>(), 1, false);
+    for (name, verdict) in &outcome.properties {
+        if matches!(verdict, Verdict::Violated(_)) {
+            assert_eq!(*name, Inv::Progress.name(), "{verdict:?}");
+        }
+    }
 }
