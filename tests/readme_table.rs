@@ -25,6 +25,7 @@ const WORDS: &[(&str, Trigger)] = &[
     ("server close", Trigger::ServerClose),
     ("server crash", Trigger::ServerError),
     ("close-all", Trigger::CloseAll),
+    ("resync", Trigger::Resync),
 ];
 
 /// The README's words for a trigger.

@@ -60,6 +60,19 @@ fn superseded_while(phase: Phase) -> Sim {
 
 fn assert_row(sim: &Sim, from: Phase, trigger: Trigger, to: Phase) {
     assert!(TRANSITIONS.contains(&(from, trigger, to)), "not a row");
+    if trigger == Trigger::Resync {
+        // A resync leaves the broken incarnation and joins a new one at once.
+        let changes = sim.changes(T);
+        assert_eq!(changes.last(), Some(&(None, None, Phase::Connecting)));
+        assert_eq!(changes[changes.len() - 2], (Some(from), Some(trigger), to));
+        let effects = sim.effects_of(T);
+        let tail: Vec<&str> = effects[effects.len() - 4..]
+            .iter()
+            .map(|e| e.split(' ').next().unwrap())
+            .collect();
+        assert_eq!(tail, ["leave", "destroy", "create", "join"]);
+        return;
+    }
     assert_eq!(sim.last_change(T), (Some(from), Some(trigger), to));
     if to == Destroyed {
         assert!(sim.effects_of(T).last().unwrap().starts_with("destroy"));
@@ -378,6 +391,24 @@ row!(
     }
 );
 
+row!(
+    settling_resync,
+    Settling,
+    Resync,
+    Destroyed,
+    |s| settling(),
+    {
+        let r = s.join_ref(T);
+        s.engine.handle_resync(T, r, s.now);
+        s.drain()
+    }
+);
+row!(active_resync, Active, Resync, Destroyed, |s| active(), {
+    let r = s.join_ref(T);
+    s.engine.handle_resync(T, r, s.now);
+    s.drain()
+});
+
 /// The macro list above covers the table exactly.
 #[test]
 fn every_row_has_a_test() {
@@ -389,5 +420,5 @@ fn every_row_has_a_test() {
             "no test for {from:?} on {trigger:?}"
         );
     }
-    assert_eq!(TRANSITIONS.len(), 32);
+    assert_eq!(TRANSITIONS.len(), 34);
 }

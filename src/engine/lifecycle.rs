@@ -181,6 +181,7 @@ impl Engine {
             InputKind::Error => Trigger::ServerError,
             InputKind::Settled => Trigger::Settled,
             InputKind::SettleFailed => Trigger::SettleFailed,
+            InputKind::Resync => Trigger::Resync,
         };
         match self.transition(idx, trigger) {
             Ok(_) => Handled::Applied,
@@ -304,6 +305,12 @@ impl Engine {
                 FailReason::ClosedByServer
             }
             Trigger::ServerClose => return self.fail(idx, FailReason::ClosedByServer),
+            // A broken stream is repaired by a new incarnation at once; a
+            // topic whose repairs never reach active fails like any other.
+            Trigger::Resync if self.store.get(idx).attempts < self.config.max_attempts => {
+                return self.start_incarnation(idx);
+            }
+            Trigger::Resync => return self.fail(idx, FailReason::Resync),
             // Every other way to destroyed happens only without holders.
             _ => unreachable!("{trigger:?} destroyed a topic that still has holders"),
         };

@@ -289,6 +289,19 @@ impl Engine {
         self.input(topic.into(), join_ref, InputKind::SettleFailed, now)
     }
 
+    /// The ordered stream of `join_ref` broke (a version gap, or positions
+    /// only a rejoin can replay): the incarnation is left and a new one is
+    /// joined at once (its params can carry where to resume). A topic whose
+    /// repairs never reach active fails after `max_attempts`.
+    pub fn handle_resync<'a>(
+        &mut self,
+        topic: impl Into<TopicRef<'a>>,
+        join_ref: JoinRef,
+        now: Instant,
+    ) -> Handled {
+        self.input(topic.into(), join_ref, InputKind::Resync, now)
+    }
+
     fn input(
         &mut self,
         topic: TopicRef<'_>,

@@ -82,6 +82,9 @@ pub enum FailReason {
     ClosedByServer,
     /// The channel crashed on the server.
     Crashed,
+    /// Its ordered stream broke and the rejoins to repair it did not get the
+    /// topic active.
+    Resync,
 }
 
 /// The protocol or resource input an [`Event::Ignored`] refers to.
@@ -100,6 +103,8 @@ pub enum InputKind {
     Settled,
     /// Settle failed.
     SettleFailed,
+    /// The stream of the incarnation broke (see [`Trigger::Resync`]).
+    Resync,
 }
 
 /// Why an input was ignored.

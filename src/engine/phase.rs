@@ -86,11 +86,15 @@ pub enum Trigger {
     ServerError,
     /// The application closed every topic (logout).
     CloseAll,
+    /// The driver found the incarnation's stream broken (a version gap, or
+    /// positions only a rejoin can replay): it is left and a new one joined
+    /// at once.
+    Resync,
 }
 
 impl Trigger {
     /// Every trigger.
-    pub const ALL: [Trigger; 16] = [
+    pub const ALL: [Trigger; 17] = [
         Trigger::JoinOk,
         Trigger::JoinOkSettling,
         Trigger::JoinError,
@@ -107,6 +111,7 @@ impl Trigger {
         Trigger::ServerClose,
         Trigger::ServerError,
         Trigger::CloseAll,
+        Trigger::Resync,
     ];
 
     /// Whether destroying an incarnation for this reason must tell the server
@@ -145,12 +150,14 @@ pub const TRANSITIONS: &[(Phase, Trigger, Phase)] = &[
     (Settling, LastHolderLeft, Destroyed),
     (Settling, Superseded, Destroyed),
     (Settling, CloseAll, Destroyed),
+    (Settling, Resync, Destroyed),
     (Active, LastHolderLeft, Draining),
     (Active, Superseded, Draining),
     (Active, SocketDown, Destroyed),
     (Active, ServerClose, Destroyed),
     (Active, ServerError, Destroyed),
     (Active, CloseAll, Destroyed),
+    (Active, Resync, Destroyed),
     (Draining, Revive, Active),
     (Draining, GraceElapsed, Destroyed),
     (Draining, Evicted, Destroyed),
@@ -175,10 +182,10 @@ pub const fn next(from: Phase, trigger: Trigger) -> Option<Phase> {
         (
             Settling,
             SettleFailed | SettleTimeout | SocketDown | ServerClose | ServerError | LastHolderLeft
-            | Superseded | CloseAll,
+            | Superseded | CloseAll | Resync,
         ) => Destroyed,
         (Active, LastHolderLeft | Superseded) => Draining,
-        (Active, SocketDown | ServerClose | ServerError | CloseAll) => Destroyed,
+        (Active, SocketDown | ServerClose | ServerError | CloseAll | Resync) => Destroyed,
         (Draining, Revive) => Active,
         (Draining, GraceElapsed | Evicted | SocketDown | ServerClose | ServerError | CloseAll) => {
             Destroyed

@@ -89,6 +89,7 @@ rejected!(connecting_rejects_settle_timeout, Connecting, SettleTimeout);
 rejected!(connecting_rejects_revive, Connecting, Revive);
 rejected!(connecting_rejects_grace_elapsed, Connecting, GraceElapsed);
 rejected!(connecting_rejects_evicted, Connecting, Evicted);
+rejected!(connecting_rejects_resync, Connecting, Resync);
 rejected!(settling_rejects_join_ok, Settling, JoinOk);
 rejected!(settling_rejects_join_ok_settling, Settling, JoinOkSettling);
 rejected!(settling_rejects_join_error, Settling, JoinError);
@@ -115,6 +116,7 @@ rejected!(draining_rejects_settle_failed, Draining, SettleFailed);
 rejected!(draining_rejects_settle_timeout, Draining, SettleTimeout);
 rejected!(draining_rejects_last_holder_left, Draining, LastHolderLeft);
 rejected!(draining_rejects_superseded, Draining, Superseded);
+rejected!(draining_rejects_resync, Draining, Resync);
 rejected!(destroyed_rejects_join_ok, Destroyed, JoinOk);
 rejected!(
     destroyed_rejects_join_ok_settling,
@@ -139,3 +141,4 @@ rejected!(destroyed_rejects_socket_down, Destroyed, SocketDown);
 rejected!(destroyed_rejects_server_close, Destroyed, ServerClose);
 rejected!(destroyed_rejects_server_error, Destroyed, ServerError);
 rejected!(destroyed_rejects_close_all, Destroyed, CloseAll);
+rejected!(destroyed_rejects_resync, Destroyed, Resync);

@@ -167,6 +167,7 @@ pub fn describe(reason: FailReason, detail: Option<&str>) -> String {
         FailReason::SettleTimeout => "settling did not finish in time",
         FailReason::ClosedByServer => "the server closed the channel",
         FailReason::Crashed => "the channel crashed on the server",
+        FailReason::Resync => "its ordered stream kept breaking and rejoining did not repair it",
     };
     match detail {
         Some(detail) => format!("{what}: {detail}"),
