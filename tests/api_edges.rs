@@ -95,6 +95,19 @@ fn default_jitter_is_at_most_a_tenth_and_not_zero() {
 }
 
 #[test]
+fn huge_retry_delays_saturate_instead_of_panicking() {
+    let mut sim = Sim::new(Config {
+        jitter_permille: 1000,
+        rejoin_backoff: vec![Duration::MAX],
+        ..Config::default()
+    });
+    sim.active(T, 1);
+    sim.crash(T);
+    assert_eq!(retry_delay(&sim), Duration::MAX);
+    assert!(sim.engine.poll_timeout().is_some());
+}
+
+#[test]
 fn max_jitter_at_its_edges() {
     let at = |permille: u16, d: Duration| {
         Config {

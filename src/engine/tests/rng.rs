@@ -37,6 +37,8 @@ fn up_to_zero_is_zero_and_draws_nothing() {
     let before = rng.clone();
     assert_eq!(rng.up_to(0), 0);
     assert_eq!(rng, before, "no value drawn");
+    // The whole range: no `max + 1` to overflow.
+    assert_eq!(rng.up_to(u64::MAX), before.clone().next_u64());
 }
 
 #[test]
