@@ -400,9 +400,18 @@ impl StateMachineTest for EngineTest {
     }
 }
 
+/// Cases per run: 2000, unless `PROPTEST_CASES` says otherwise (the mutation
+/// run, which runs this test once per mutant, asks for fewer).
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+}
+
 prop_state_machine! {
     #![proptest_config(PtConfig {
-        cases: 2000,
+        cases: cases(),
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct("proptest-regressions/state_machine.txt"))),
         .. PtConfig::default()
     })]
