@@ -19,7 +19,8 @@
 #                       single-threaded enough, and the machine is shared)
 #   MUTANTS_TIMEOUT     seconds per test run of one mutant (default 60, about
 #                       10x the fast tests' baseline)
-#   MUTANTS_TESTS       cargo test target arguments (default: per DIR below)
+#   MUTANTS_TESTS       cargo test target arguments, e.g. "--lib --test=scenarios"
+#                       (default: per DIR below)
 #   MUTANTS_TARGET_DIR  cargo target dir for the mutated copies (default: this
 #                       checkout's target/, so dependencies build once)
 #   PROPTEST_CASES      cases of the engine property test per mutant
@@ -42,11 +43,15 @@ export CARGO_TARGET_DIR=${MUTANTS_TARGET_DIR:-$root/target}
 # Only the fast tests: never the model checker, the end-to-end tests or the
 # benches. The engine's own test files, and the library's unit tests.
 case "$dir" in
-src/engine*) default_tests="--lib --test api_edges --test scenarios --test state_machine --test transitions" ;;
-src/session*) default_tests="--lib --test presence_props --test stream_props" ;;
+src/engine*) default_tests="--lib --test=api_edges --test=scenarios --test=state_machine --test=topic_edges --test=transitions" ;;
+src/session*) default_tests="--lib --test=presence_props --test=stream_props" ;;
 *) default_tests="--lib" ;;
 esac
 read -r -a tests <<<"${MUTANTS_TESTS:-$default_tests}"
+# The same targets for the build and the test run: each mutant builds only
+# what it runs.
+target_args=()
+for t in "${tests[@]}"; do target_args+=("--cargo-arg=$t"); done
 
 ensure_cargo_mutants() {
     if ! cargo mutants --version >/dev/null 2>&1; then
@@ -64,8 +69,8 @@ mutants() {
         --timeout "$timeout" \
         --build-timeout 600 \
         --file "$dir/**" \
-        "$@" \
-        -- "${tests[@]}"
+        "${target_args[@]}" \
+        "$@"
 }
 
 # Runs one cargo-mutants invocation into $1; exit codes 0 (all caught),

@@ -389,3 +389,95 @@ fn engines_differing_in_one_thing_are_unequal() {
         [RoomId(1), RoomId(2)]
     );
 }
+
+#[test]
+fn names_of_removed_topics_survive_later_inputs_until_their_outputs_are_polled() {
+    let mut sim = Sim::new(Config::default());
+    sim.sub(T, 1);
+    let id = sim.engine.topic_id(T).unwrap();
+    let now = sim.now;
+    sim.engine.unsubscribe(T, SubscriberId(1), now);
+    // More inputs while the outputs naming `T` wait.
+    sim.engine
+        .subscribe("doc:other", SubscriberId(2), &JoinOptions::default(), now)
+        .unwrap();
+    sim.engine.handle_timeout(now + SEC);
+    assert_eq!(sim.engine.topic_name(id), Some(T));
+    sim.drain();
+    assert_eq!(
+        sim.engine.topic_name(id),
+        Some(T),
+        "polling alone frees nothing"
+    );
+    sim.engine.handle_timeout(now + SEC);
+    assert_eq!(sim.engine.topic_name(id), None);
+}
+
+#[test]
+fn fire_timer_fires_one_topics_timer_whatever_its_deadline() {
+    let mut sim = Sim::new(Config::default());
+    sim.active("doc:active", 1);
+    sim.sub(T, 1);
+    assert!(!sim.engine.fire_timer("doc:unknown"));
+    assert!(!sim.engine.fire_timer("doc:active"), "no timer armed");
+    let deadline = sim.engine.poll_timeout().unwrap();
+    assert!(sim.engine.fire_timer(T));
+    sim.drain();
+    assert_eq!(
+        sim.last_change(T),
+        (
+            Some(channel_registry::engine::Phase::Connecting),
+            Some(channel_registry::engine::Trigger::JoinTimeout),
+            channel_registry::engine::Phase::Destroyed
+        )
+    );
+    // The clock moved to the deadline: the retry is armed from there.
+    let delay = retry_delay(&sim);
+    assert_eq!(sim.engine.poll_timeout(), Some(deadline + delay));
+    let id = sim.engine.topic_id(T).unwrap();
+    assert!(sim.engine.fire_timer(id));
+    sim.drain();
+    assert!(sim.join_ref(T).get() > 2);
+}
+
+/// The latest `Instant` this platform can represent, to the second.
+fn latest_instant(from: std::time::Instant) -> std::time::Instant {
+    let mut step = Duration::from_secs(1 << 62);
+    let mut at = from;
+    while step >= SEC {
+        if let Some(t) = at.checked_add(step) {
+            at = t;
+        } else {
+            step /= 2;
+        }
+    }
+    at
+}
+
+#[test]
+fn deadlines_past_the_end_of_time_saturate() {
+    let start = Sim::new(Config::default()).now;
+    let epoch = latest_instant(start) - 5 * SEC;
+    let mut engine = Engine::new(Config::default(), epoch).unwrap();
+    engine.handle_socket_up(epoch);
+    engine
+        .subscribe(T, SubscriberId(1), &JoinOptions::default(), epoch)
+        .unwrap();
+    // The join timeout (10 s) lies past the last representable instant.
+    let at = engine.poll_timeout().unwrap();
+    assert!(at > epoch && at.checked_add(10 * SEC).is_none(), "{at:?}");
+    engine.handle_timeout(at);
+    assert_eq!(engine.topic(T).unwrap().attempts, 1);
+}
+
+#[test]
+fn minted_refs_count_up_from_the_join_refs_and_back_into_them() {
+    let mut sim = Sim::new(Config::default());
+    sim.sub(T, 1);
+    let first = sim.join_ref(T).get();
+    let a = sim.engine.mint_ref();
+    let b = sim.engine.mint_ref();
+    assert_eq!((a, b), (first + 1, first + 2));
+    sim.sub("doc:other", 1);
+    assert_eq!(sim.join_ref("doc:other").get(), b + 1);
+}

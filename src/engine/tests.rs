@@ -13,6 +13,7 @@ use crate::engine::{Config, Engine, IgnoreReason, JoinOptions, JoinReply, Subscr
 
 mod audit;
 mod equality;
+mod index;
 mod rng;
 
 const T: &str = "doc:1:v1";
