@@ -376,6 +376,7 @@ fn read_only_views_agree() {
     assert_eq!(sim.engine.current_join_ref(T), Some(r));
     sim.join_ok(T);
     assert_eq!(sim.engine.active_join_ref(T), Some(r));
+    assert!(sim.engine.accepts(T, Some(r)) && sim.engine.accepts(T, None));
     let info = sim.engine.topic(T).unwrap();
     assert_eq!(info.status.phase(), Some(Phase::Active));
     assert_eq!(info.status.join_ref(), Some(r));

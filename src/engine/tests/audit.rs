@@ -330,6 +330,7 @@ fn resources_destroyed_twice_are_reported() {
             end = Some(o);
         }
     }
+    assert_eq!(Audit::new().finished(), 0);
     assert_eq!(audit.finished(), 1);
     let end = end.expect("the incarnation ended");
     assert_violation(audit.on_output(&e, &end), 6, "unexpected effect");
