@@ -53,10 +53,11 @@ read -r -a tests <<<"${MUTANTS_TESTS:-$default_tests}"
 target_args=()
 for t in "${tests[@]}"; do target_args+=("--cargo-arg=$t"); done
 
+# The outcome files and options used here are those of cargo-mutants 27.
 ensure_cargo_mutants() {
-    if ! cargo mutants --version >/dev/null 2>&1; then
-        echo "installing cargo-mutants" >&2
-        cargo install --locked cargo-mutants
+    if ! cargo mutants --version 2>/dev/null | grep -q '^cargo-mutants 27\.'; then
+        echo "installing cargo-mutants 27" >&2
+        cargo install --locked cargo-mutants --version '^27'
     fi
 }
 

@@ -388,6 +388,13 @@ fn read_only_views_agree() {
     other
         .subscribe(T, SubscriberId(2), &JoinOptions::default(), sim.now)
         .unwrap();
+    other
+        .subscribe("doc:new", SubscriberId(2), &JoinOptions::default(), sim.now)
+        .unwrap();
+    let waiting = other.queued_outputs();
+    assert!(waiting > 0);
+    assert_eq!(other.stats().queued_outputs, waiting);
+    assert!(!other.stats().is_empty());
     let more = other.topic(T).unwrap();
     assert_eq!((info.holder_count(), more.holder_count()), (1, 2));
     assert_ne!(info, more, "views with other holders compare equal");
