@@ -481,3 +481,49 @@ fn minted_refs_count_up_from_the_join_refs_and_back_into_them() {
     sim.sub("doc:other", 1);
     assert_eq!(sim.join_ref("doc:other").get(), b + 1);
 }
+
+#[test]
+fn timers_in_every_queue_fire_at_their_own_deadlines() {
+    let mut sim = Sim::new(Config {
+        jitter_permille: 0,
+        settle_timeout: 5 * SEC,
+        ..Config::default()
+    });
+    let t0 = sim.now;
+    sim.sub("join", 1); // join timeout at 10 s
+    sim.active("grace", 1);
+    sim.unsub("grace", 1); // grace ends at 2 s
+    sim.sub("retry", 1);
+    sim.join_error("retry"); // rejoins at 1 s
+    let opts = JoinOptions {
+        settling: Some(true),
+        ..JoinOptions::default()
+    };
+    sim.engine
+        .subscribe("settle", SubscriberId(1), &opts, sim.now)
+        .unwrap();
+    sim.drain();
+    sim.join_ok("settle"); // settle timeout at 5 s
+    sim.outputs.clear();
+    let mut fired = Vec::new();
+    while let Some(at) = sim.engine.poll_timeout() {
+        if at > t0 + 10 * SEC {
+            break;
+        }
+        sim.now = at;
+        sim.engine.handle_timeout(at);
+        sim.drain();
+        let topics: Vec<String> = sim.outputs.drain(..).filter_map(|o| o.topic).collect();
+        fired.push(((at - t0).as_secs(), topics[0].clone()));
+    }
+    assert_eq!(
+        fired,
+        [
+            (1, "retry".to_owned()),
+            (2, "grace".to_owned()),
+            (5, "settle".to_owned()),
+            (6, "settle".to_owned()), // its retry
+            (10, "join".to_owned())
+        ]
+    );
+}
