@@ -107,14 +107,15 @@ run() {
     summary
 }
 
-# Re-tests the mutants the full run missed or timed out on, e.g. after new
-# tests; the summary counts the newer outcome.
+# Re-tests the mutants missed so far (and not listed as equivalent since),
+# e.g. after new tests; the summary counts the newer outcome.
 missed() {
     ensure_cargo_mutants
+    summary >/dev/null
     local names=() line
     while IFS= read -r line; do
         names+=(--re "^$(sed 's/[][\\.^$*+?(){}|]/\\&/g' <<<"$line")\$")
-    done < <(cat "$out"/shard-*/mutants.out/{missed,timeout}.txt 2>/dev/null | sort -u)
+    done < <(grep -h '^missed' "$out/counted.tsv" 2>/dev/null | cut -f2)
     if ((${#names[@]} == 0)); then
         echo "nothing missed"
         return
