@@ -80,6 +80,7 @@ run_into() {
     local dest=$1
     shift
     local start=$SECONDS status=0
+    git rev-parse --short HEAD >"$dest/commit"
     mutants --output "$dest" "$@" || status=$?
     case $status in
     0 | 2 | 3) echo $((SECONDS - start)) >"$dest/seconds" ;;
@@ -161,7 +162,11 @@ summary() {
     done
     local tested=$((caught + missed + timeout))
     {
-        echo "mutation run of $dir at $(git rev-parse --short HEAD)"
+        echo "mutation run of $dir; runs (oldest first, the newest outcome of a mutant wins):"
+        for s in "$out"/*/seconds; do
+            [[ -f $s ]] || continue
+            echo "  $(basename "$(dirname "$s")") at $(cat "$(dirname "$s")/commit" 2>/dev/null || echo '?'): $(cat "$s")s"
+        done
         echo "tests: cargo test --no-default-features --profile mutants ${tests[*]}" \
             "(PROPTEST_CASES=$PROPTEST_CASES)"
         echo "caught $caught, missed $missed, timeouts $timeout, unviable $unviable"
