@@ -163,7 +163,7 @@ summary() {
     local tested=$((caught + missed + timeout))
     {
         echo "mutation run of $dir; runs (oldest first, the newest outcome of a mutant wins):"
-        for s in "$out"/*/seconds; do
+        for s in "$out"/shard-*/seconds "$out"/recheck-*/seconds; do
             [[ -f $s ]] || continue
             echo "  $(basename "$(dirname "$s")") at $(cat "$(dirname "$s")/commit" 2>/dev/null || echo '?'): $(cat "$s")s"
         done
