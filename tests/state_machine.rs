@@ -8,7 +8,11 @@
 //! phase the incarnation was in; active only after join and settling), 6
 //! (resources once each; via the audit in `common`), 7 (at quiescence,
 //! nothing leaks) and 8 (rooms show only their latest request, and at
-//! quiescence show it or report it failed).
+//! quiescence show it or report it failed). Also after every step: the
+//! counters of `stats()` agree with `topics()`, `room_ids()` lists exactly
+//! the rooms opened and not closed, and an ending incarnation sends
+//! `phx_leave` exactly when the socket is up and the server has not already
+//! ended it (join error, `phx_close`, `phx_error`).
 
 mod common;
 
@@ -18,7 +22,7 @@ use std::time::Duration;
 use channel_registry::engine::audit::check_quiescent;
 use channel_registry::engine::{
     Config, Effect, Error, Event, Handled, Holder, JoinOptions, JoinRef, JoinReply, Limits, Output,
-    RoomId, SubscriberId,
+    Phase, RoomId, Stats, SubscriberId, TopicStatus,
 };
 use common::Sim;
 use proptest::prelude::*;
@@ -119,6 +123,10 @@ struct Sut {
     requested: BTreeMap<u64, usize>,
     /// Every join ref sent per topic, oldest first.
     refs: BTreeMap<usize, Vec<JoinRef>>,
+    /// Incarnations the server ended itself (an applied join error,
+    /// `phx_close` or `phx_error`): the server holds no channel for them, so
+    /// ending them must not send `phx_leave`.
+    ended_by_server: BTreeSet<JoinRef>,
 }
 
 fn topic_index(name: &str) -> usize {
@@ -127,13 +135,33 @@ fn topic_index(name: &str) -> usize {
 
 impl Sut {
     fn record_new_outputs(&mut self) {
+        let socket_up = self.sim.engine.is_socket_up();
         for e in self.sim.take_effects() {
-            if let Effect::Join { join_ref, .. } = e.item {
-                let topic = e.topic.expect("a join names its topic");
-                self.refs
-                    .entry(topic_index(&topic))
-                    .or_default()
-                    .push(join_ref);
+            match e.item {
+                Effect::Join { join_ref, .. } => {
+                    let topic = e.topic.expect("a join names its topic");
+                    self.refs
+                        .entry(topic_index(&topic))
+                        .or_default()
+                        .push(join_ref);
+                }
+                Effect::End {
+                    join_ref, leave, ..
+                } => {
+                    // Only a socket-down step ends incarnations and leaves
+                    // the socket down, so the socket's state after the step
+                    // is the one the incarnation ended with.
+                    let server_holds = !self.ended_by_server.contains(&join_ref);
+                    assert_eq!(
+                        leave,
+                        socket_up && server_holds,
+                        "{join_ref} of {:?} ended with leave = {leave} (socket up: {socket_up}, \
+                         ended by the server: {})",
+                        e.topic,
+                        !server_holds
+                    );
+                }
+                _ => {}
             }
         }
         for e in self.sim.take_events() {
@@ -164,6 +192,11 @@ impl Sut {
             Reply::Settled => e.handle_settled(t, join_ref, now),
             Reply::SettleFailed => e.handle_settle_failed(t, join_ref, now),
         };
+        if handled == Handled::Applied
+            && matches!(reply, Reply::JoinError | Reply::Close | Reply::Crash)
+        {
+            self.ended_by_server.insert(join_ref);
+        }
         if let Handled::Ignored(reason) = handled {
             let mut after = self.sim.engine.clone();
             match after.poll_output() {
@@ -178,6 +211,11 @@ impl Sut {
     }
 
     fn check(&self) {
+        self.check_stats();
+        // Rooms: exactly those switched and not closed since.
+        let rooms: Vec<u64> = self.sim.engine.room_ids().map(|r| r.0).collect();
+        let opened: Vec<u64> = self.requested.keys().copied().collect();
+        assert_eq!(rooms, opened, "room_ids() disagrees with the rooms opened");
         // Invariant 1: holders that are subscribers equal the ghost set.
         let mut seen = BTreeSet::new();
         for info in self.sim.engine.topics() {
@@ -214,6 +252,46 @@ impl Sut {
     }
 }
 
+impl Sut {
+    /// Every counter of `stats()` agrees with what `topics()` and the other
+    /// views show.
+    fn check_stats(&self) {
+        let engine = &self.sim.engine;
+        let mut want = Stats::default();
+        for info in engine.topics() {
+            want.topics += 1;
+            want.holders += info.holder_count();
+            assert_eq!(info.holders().count(), info.holder_count());
+            if info.deadline.is_some() {
+                want.timers += 1;
+            }
+            match info.status {
+                TopicStatus::Live { phase, .. } => match phase {
+                    Phase::Connecting => want.connecting += 1,
+                    Phase::Settling => want.settling += 1,
+                    Phase::Active => want.active += 1,
+                    Phase::Draining => want.draining += 1,
+                    other => panic!("a live topic in {other}"),
+                },
+                TopicStatus::Retrying => want.retrying += 1,
+                TopicStatus::Offline => want.offline += 1,
+                TopicStatus::Failed(_) => want.failed += 1,
+                other => panic!("unknown status {other:?}"),
+            }
+        }
+        want.rooms = engine.room_ids().count();
+        want.queued_outputs = engine.queued_outputs();
+        let stats = engine.stats();
+        assert_eq!(stats, want, "stats() disagrees with topics()");
+        assert_eq!(stats.is_empty(), want == Stats::default());
+        assert_eq!(
+            engine.poll_timeout().is_some(),
+            want.timers > 0,
+            "poll_timeout() disagrees with the armed timers"
+        );
+    }
+}
+
 struct EngineTest;
 
 impl StateMachineTest for EngineTest {
@@ -236,6 +314,7 @@ impl StateMachineTest for EngineTest {
             subs: BTreeSet::new(),
             requested: BTreeMap::new(),
             refs: BTreeMap::new(),
+            ended_by_server: BTreeSet::new(),
         };
         sut.record_new_outputs();
         sut
@@ -321,9 +400,18 @@ impl StateMachineTest for EngineTest {
     }
 }
 
+/// Cases per run: 2000, unless `PROPTEST_CASES` says otherwise (the mutation
+/// run, which runs this test once per mutant, asks for fewer).
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+}
+
 prop_state_machine! {
     #![proptest_config(PtConfig {
-        cases: 2000,
+        cases: cases(),
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct("proptest-regressions/state_machine.txt"))),
         .. PtConfig::default()
     })]

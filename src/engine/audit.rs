@@ -389,3 +389,38 @@ impl Audit {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Config, JoinOptions, SubscriberId};
+
+    /// Unreachable through outputs alone (an incarnation that saw a settling
+    /// join ok is no longer connecting), so planted in the ghost state.
+    #[test]
+    fn active_without_settling_is_reported() {
+        #[allow(clippy::disallowed_methods)] // a base instant for a simulated clock
+        let now = std::time::Instant::now();
+        let mut e = Engine::new(Config::default(), now).unwrap();
+        e.handle_socket_up(now);
+        e.subscribe("doc:1", SubscriberId(1), &JoinOptions::default(), now)
+            .unwrap();
+        let mut audit = Audit::new();
+        let mut join = None;
+        while let Some(o) = e.poll_output() {
+            audit.on_output(&e, &o).unwrap();
+            join = o.topic().zip(e.current_join_ref("doc:1"));
+        }
+        let (topic, join_ref) = join.unwrap();
+        audit.live.get_mut(&join_ref).unwrap().settling = true;
+        let ok = Output::Event(Event::PhaseChanged {
+            topic,
+            join_ref,
+            from: Phase::Connecting,
+            to: Phase::Active,
+            trigger: Trigger::JoinOk,
+        });
+        let v = audit.on_output(&e, &ok).unwrap_err();
+        assert_eq!(v.invariant, 4, "{v}");
+    }
+}

@@ -19,12 +19,15 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
-    /// A value in `0..=max` (0 when `max` is 0, without drawing).
+    /// A value in `0..=max` (0 when `max` is 0, without drawing). Any `max`
+    /// is safe: `u64::MAX` (a saturated jitter) takes the draw whole.
     pub(crate) fn up_to(&mut self, max: u64) -> u64 {
         if max == 0 {
-            0
-        } else {
-            self.next_u64() % (max + 1)
+            return 0;
+        }
+        match max.checked_add(1) {
+            Some(n) => self.next_u64() % n,
+            None => self.next_u64(),
         }
     }
 }

@@ -1,11 +1,20 @@
 //! One test per (phase, trigger) pair the table rejects: the engine's one
 //! phase-changing function refuses it and changes nothing. (Rows are tested
 //! through the public API in `tests/transitions.rs`.)
+//!
+//! The submodules test what only the crate can reach: the audit's checks on
+//! deliberately corrupted engines, equality and hashing against engines that
+//! differ in one private field, and the jitter generator.
 
 use std::time::Instant;
 
 use crate::engine::phase::{next, Phase, Phase::*, Trigger, Trigger::*};
 use crate::engine::{Config, Engine, IgnoreReason, JoinOptions, JoinReply, SubscriberId};
+
+mod audit;
+mod equality;
+mod index;
+mod rng;
 
 const T: &str = "doc:1:v1";
 
