@@ -11,6 +11,7 @@ use crate::session::events::{
     CloseReason, CloseRequest, Event, Output, PushId, RoomEvent, SubscriptionEvent,
 };
 use crate::session::message::JoinParams;
+use crate::session::ordered::{StreamOptions, TopicStream};
 use crate::session::pushes::{PushEntry, PushState};
 use crate::session::socket::{after, Conn};
 use crate::session::topics::{RoomEntry, SubEntry, TopicSide};
@@ -27,6 +28,10 @@ pub struct SubscribeOptions {
     pub events: Option<Arc<[String]>>,
     /// Track presence on the topic ([`SubscriptionEvent::Presence`]).
     pub presence: bool,
+    /// Deliver the topic's numbered events as an ordered stream, gap-free
+    /// across rejoins (shared by every holder of the topic: the first one
+    /// sets it, later ones must ask for the same or nothing).
+    pub stream: Option<StreamOptions>,
 }
 
 impl SubscribeOptions {
@@ -54,6 +59,27 @@ impl SubscribeOptions {
     pub fn with_presence(mut self, on: bool) -> Self {
         self.presence = on;
         self
+    }
+
+    /// Deliver the topic's numbered events as an ordered stream (see
+    /// [`StreamOptions`]).
+    #[must_use]
+    pub fn with_stream(mut self, stream: StreamOptions) -> Self {
+        self.stream = Some(stream);
+        self
+    }
+
+    /// The engine's join options: a versioned stream settles on its mount.
+    fn join_options(&self) -> Result<crate::engine::JoinOptions, SubscribeError> {
+        let mut options = self.params.options()?;
+        if self
+            .stream
+            .as_ref()
+            .is_some_and(StreamOptions::is_versioned)
+        {
+            options.settling = Some(true);
+        }
+        Ok(options)
     }
 }
 
@@ -132,12 +158,11 @@ impl Session {
                 reason: reason.clone(),
             });
         }
-        let join_options = options.params.options()?;
+        let join_options = options.join_options()?;
+        let stream = self.check_stream(topic, options.stream.as_ref())?;
         let subscribed = self.engine.subscribe(topic, id, &join_options, now)?;
         let topic_id = subscribed.topic;
-        let side = self.topics.entry(topic_id, || {
-            TopicSide::new(topic_id, Arc::from(topic), options.params.clone())
-        });
+        let side = self.side_for(topic_id, topic, &options.params, stream);
         side.subscribers.push(id);
         if options.presence && side.presence.is_none() {
             let mut presence = crate::session::presence::Presence::new(Default::default());
@@ -220,19 +245,18 @@ impl Session {
         &mut self,
         id: RoomId,
         topic: &str,
-        params: impl Into<JoinParams>,
+        options: impl Into<SubscribeOptions>,
         now: Instant,
     ) -> Result<Switched, SubscribeError> {
         if !self.rooms.contains_key(&id) {
             return Err(SubscribeError::UnknownRoom { id: id.0 });
         }
-        let params = params.into();
-        let options = params.options()?;
-        let switched = self.engine.switch(id, topic, &options, now)?;
+        let options = options.into();
+        let join_options = options.join_options()?;
+        let stream = self.check_stream(topic, options.stream.as_ref())?;
+        let switched = self.engine.switch(id, topic, &join_options, now)?;
         if let Some(pending) = self.engine.room(id).and_then(|r| r.pending_id) {
-            self.topics.entry(pending, || {
-                TopicSide::new(pending, Arc::from(topic), params)
-            });
+            self.side_for(pending, topic, &options.params, stream);
         }
         if let Some(room) = self.rooms.get_mut(&id) {
             room.state.failed = None;
@@ -378,6 +402,50 @@ impl Session {
                 .topic_id(&name)
                 .ok_or_else(|| self.gone(CloseReason::Unsubscribed)),
         }
+    }
+
+    /// The ordered stream a new holder of `topic` brings, checked against
+    /// the one the topic has: every holder reads the same stream.
+    fn check_stream(
+        &self,
+        topic: &str,
+        wanted: Option<&StreamOptions>,
+    ) -> Result<Option<TopicStream>, SubscribeError> {
+        let existing = self
+            .engine
+            .topic_id(topic)
+            .and_then(|id| self.topics.get(id))
+            .map(|side| side.stream.as_ref().map(|s| &*s.options));
+        match (existing, wanted) {
+            (_, None) => Ok(None),
+            (Some(Some(has)), Some(wanted)) if has == wanted => Ok(None),
+            (Some(_), Some(_)) => Err(SubscribeError::StreamMismatch {
+                topic: Arc::from(topic),
+            }),
+            (None, Some(wanted)) => Ok(Some(TopicStream::new(Arc::new(wanted.clone()))?)),
+        }
+    }
+
+    /// The side of `topic`, made (with its stream, if any) when new.
+    fn side_for(
+        &mut self,
+        id: TopicId,
+        topic: &str,
+        params: &JoinParams,
+        stream: Option<TopicStream>,
+    ) -> &mut TopicSide {
+        if let Some(stream) = stream {
+            if !self.streams.contains(&id) {
+                self.streams.push(id);
+            }
+            let side = self
+                .topics
+                .entry(id, || TopicSide::new(id, Arc::from(topic), params.clone()));
+            side.stream.get_or_insert_with(|| Box::new(stream));
+            return side;
+        }
+        self.topics
+            .entry(id, || TopicSide::new(id, Arc::from(topic), params.clone()))
     }
 
     /// The error for a push whose target is gone: the session's own reason

@@ -48,6 +48,18 @@ pub enum SubscribeError {
         /// Why.
         reason: CloseReason,
     },
+    /// The ordered stream's numbers are not usable.
+    #[error(transparent)]
+    Stream(#[from] crate::session::stream::StreamConfigError),
+    /// The topic is already held with another ordered stream (or none).
+    #[error(
+        "topic {topic:?} is already held with different stream options: every holder of a \
+         topic reads the same stream; ask for the same StreamOptions, or for none"
+    )]
+    StreamMismatch {
+        /// The topic.
+        topic: Arc<str>,
+    },
 }
 
 /// Why a push got no `ok` reply.

@@ -308,6 +308,9 @@ pub enum SubscriptionEvent {
     },
     /// A presence change on the topic (when presence tracking is on).
     Presence(PresenceEvent),
+    /// Something the topic's ordered stream's readers must know: positions
+    /// lost, a resync, a malformed position (when the topic has a stream).
+    Stream(crate::session::StreamEvent),
     /// A message of the topic. (The session emits messages once per message,
     /// as [`Event::Message`] with their recipients; drivers hand each
     /// recipient this.)
@@ -381,6 +384,15 @@ pub enum RoomEvent {
     },
     /// A message of the shown topic (see [`SubscriptionEvent::Message`]).
     Message(ChannelMessage),
+    /// The shown topic's ordered stream (see [`SubscriptionEvent::Stream`]).
+    /// During a resync the room keeps showing the topic but shows none of
+    /// its versions until the new mount's version 1: never one out of order.
+    Stream {
+        /// The topic.
+        topic: Arc<str>,
+        /// What happened.
+        event: crate::session::StreamEvent,
+    },
     /// Messages were dropped because the room had too many unread.
     Lagged {
         /// Messages dropped.

@@ -52,6 +52,10 @@ impl Session {
             RefKind::Leave { topic } if self.names(topic, &reply.topic) => {
                 self.refs.remove(&msg_ref);
             }
+            RefKind::Stream { topic } if self.names(topic, &reply.topic) => {
+                self.refs.remove(&msg_ref);
+                self.stream_reply(topic, msg_ref, &reply, now);
+            }
             RefKind::Push(id) => {
                 let matches = self
                     .pushes
@@ -87,6 +91,7 @@ impl Session {
 
     fn on_join_reply(&mut self, topic: TopicId, join_ref: JoinRef, reply: Reply, now: Instant) {
         let ok = reply.status == ReplyStatus::Ok;
+        let earliest = self.stream_earliest(topic, &reply.response);
         if let Some(side) = self.topics.get_mut(topic) {
             if side.current == Some(join_ref) {
                 if ok {
@@ -102,6 +107,7 @@ impl Session {
         let applied = self.engine.handle_join_reply(topic, join_ref, answer, now);
         if ok && applied == crate::engine::Handled::Applied {
             self.mark_healthy(now);
+            self.stream_joined(topic, join_ref, earliest, now);
         }
     }
 
@@ -151,13 +157,7 @@ impl Session {
             .as_deref()
             .is_some_and(|e| e == message.event);
         if settle {
-            if side.settle_waiting {
-                side.settle_waiting = false;
-                side.settle_seen = true;
-                self.engine.handle_settled(topic, current, now);
-            } else {
-                side.settle_seen = true;
-            }
+            self.settle_signal(topic, current, now);
         }
         if let Some(error) = presence_error {
             self.diagnose(Diagnostic::BadFrame { error });
@@ -179,6 +179,11 @@ impl Session {
                     join_ref: current,
                     message: message.clone(),
                 }));
+        }
+        // An ordered topic's numbered events are delivered by its stream,
+        // in order, settling included (a versioned topic mounts then).
+        if self.stream_message(topic, current, &message, now) {
+            return;
         }
         if !deliver {
             self.stats.dropped_messages += 1;

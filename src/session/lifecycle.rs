@@ -27,6 +27,19 @@ impl Session {
     /// events (which may feed the engine again; the loop runs until it is
     /// quiet), then keeps the push deadlines' heap tidy.
     pub(crate) fn pump(&mut self, now: Instant) {
+        loop {
+            self.drain_engine(now);
+            if self.streams_dirty.is_empty() {
+                break;
+            }
+            self.drain_streams(now);
+        }
+        self.report_statuses();
+        self.pushes.prune();
+    }
+
+    /// Performs and reports the engine's outputs until it is quiet.
+    pub(crate) fn drain_engine(&mut self, now: Instant) {
         while let Some(output) = self.engine.poll_output() {
             if let Some(topic) = output.topic() {
                 if !self.touched.contains(&topic) {
@@ -38,8 +51,6 @@ impl Session {
                 EngineOutput::Event(event) => self.report(event, now),
             }
         }
-        self.report_statuses();
-        self.pushes.prune();
     }
 
     /// Tells the subscriptions of every topic the last input touched its new
@@ -69,10 +80,15 @@ impl Session {
         match effect {
             Effect::Join { topic, join_ref } => self.send_join(topic, join_ref, now),
             Effect::StartSettling { topic, join_ref } => {
-                let waits_for_event = self.config.settle_on_event.is_some();
                 let Some(side) = self.topics.get_mut(topic) else {
                     return;
                 };
+                // A versioned stream settles on its mount.
+                let mounts = side
+                    .stream
+                    .as_ref()
+                    .is_some_and(|s| s.options.is_versioned());
+                let waits_for_event = mounts || self.config.settle_on_event.is_some();
                 if waits_for_event {
                     if side.settle_seen {
                         self.engine.handle_settled(topic, join_ref, now);
@@ -130,7 +146,7 @@ impl Session {
                     join_ref,
                 }));
         }
-        let params = match side.params.resolve() {
+        let mut params = match side.params.resolve() {
             Ok(params) => params,
             Err(error) => {
                 // The join cannot be sent: it fails like a rejected one, and
@@ -147,6 +163,7 @@ impl Session {
                 return;
             }
         };
+        self.stream_on_join(topic, join_ref, &mut params, now);
         if self.transmit(&Message::join(join_ref.to_string(), &*name, params)) {
             self.refs
                 .insert(join_ref.get(), RefKind::Join { topic, join_ref });
@@ -319,6 +336,7 @@ impl Session {
                     Trigger::ServerError => LostReason::Crashed,
                     Trigger::ServerClose => LostReason::ClosedByServer,
                     Trigger::SocketDown => LostReason::SocketDown,
+                    Trigger::Resync => LostReason::Resync,
                     _ => return,
                 };
                 let Some(side) = self.topics.get_mut(topic) else {
@@ -407,10 +425,30 @@ impl Session {
         }
     }
 
+    /// The settle signal of `join_ref` (the configured settle event, or a
+    /// versioned stream's mount): settles the topic if it waits for it, or
+    /// is remembered for when it starts settling.
+    pub(crate) fn settle_signal(&mut self, topic: TopicId, join_ref: JoinRef, now: Instant) {
+        let Some(side) = self.topics.get_mut(topic) else {
+            return;
+        };
+        if side.current != Some(join_ref) {
+            return;
+        }
+        side.settle_seen = true;
+        if std::mem::take(&mut side.settle_waiting) {
+            self.engine.handle_settled(topic, join_ref, now);
+        }
+    }
+
     fn topic_removed(&mut self, topic: TopicId) {
         let Some(side) = self.topics.remove(topic) else {
             return;
         };
+        if side.stream.is_some() {
+            self.streams.retain(|t| *t != topic);
+            self.streams_dirty.retain(|t| *t != topic);
+        }
         for id in side.buffered.into_iter().chain(side.in_flight) {
             self.fail_push(
                 id,

@@ -70,6 +70,7 @@ mod events;
 mod inbound;
 mod lifecycle;
 mod message;
+mod ordered;
 mod pushes;
 mod socket;
 mod topics;
@@ -98,6 +99,7 @@ pub use events::{
 #[cfg(feature = "phoenix")]
 pub(crate) use message::catch as catch_panic;
 pub use message::{ChannelMessage, JoinParams, ParamsError};
+pub use ordered::{StreamEvent, StreamOptions, StreamWire};
 pub use socket::Disconnect;
 
 use crate::codec::Codec;
@@ -205,6 +207,10 @@ pub struct Session {
     outputs: VecDeque<Output>,
     /// Topics the engine's outputs named since the last status report.
     touched: Vec<crate::engine::TopicId>,
+    /// Topics with an ordered stream (their timers count).
+    streams: Vec<crate::engine::TopicId>,
+    /// Ordered streams fed since their outputs were last drained.
+    streams_dirty: Vec<crate::engine::TopicId>,
     stats: SocketStats,
 }
 
@@ -265,6 +271,8 @@ impl Session {
             casts: 0,
             outputs: VecDeque::new(),
             touched: Vec::new(),
+            streams: Vec::new(),
+            streams_dirty: Vec::new(),
             stats: SocketStats::default(),
         })
     }
@@ -307,6 +315,7 @@ impl Session {
             self.engine.poll_timeout(),
             self.conn.deadline(),
             self.pushes.peek_deadline(),
+            self.stream_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -320,6 +329,7 @@ impl Session {
         self.pump(now);
         self.expire_pushes(now);
         self.socket_timers(now);
+        self.stream_timers(now);
         self.pump(now);
     }
 

@@ -12,6 +12,7 @@ use crate::codec::Payload;
 use crate::engine::{JoinRef, RoomId, SubscriberId, TopicId};
 use crate::session::events::{PushId, RoomState};
 use crate::session::message::JoinParams;
+use crate::session::ordered::TopicStream;
 use crate::session::presence::Presence;
 
 /// What the session keeps per topic the engine manages.
@@ -43,6 +44,8 @@ pub(crate) struct TopicSide {
     pub(crate) presence: Option<Box<Presence>>,
     /// The status last reported to the subscriptions.
     pub(crate) reported: Option<crate::engine::TopicStatus>,
+    /// The ordered stream, when the topic has one.
+    pub(crate) stream: Option<Box<TopicStream>>,
 }
 
 impl TopicSide {
@@ -63,6 +66,7 @@ impl TopicSide {
             in_flight: SmallVec::new(),
             presence: None,
             reported: None,
+            stream: None,
         }
     }
 }
@@ -154,8 +158,19 @@ pub(crate) struct RoomEntry {
 /// What a ref awaiting a reply belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RefKind {
-    Heartbeat { sent: Instant },
-    Join { topic: TopicId, join_ref: JoinRef },
-    Leave { topic: TopicId },
+    Heartbeat {
+        sent: Instant,
+    },
+    Join {
+        topic: TopicId,
+        join_ref: JoinRef,
+    },
+    Leave {
+        topic: TopicId,
+    },
     Push(PushId),
+    /// An ordered stream's acknowledgement or replay request.
+    Stream {
+        topic: TopicId,
+    },
 }
