@@ -10,122 +10,15 @@
 // stdout: one JSON object per measurement; stderr: progress.
 
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+
+import { checkNoTimers, fail, loadPhoenix, log, ms, openSocket, run } from "./fake-transport.mjs";
 
 const USAGE = `usage: node churn.mjs [--live N[,N...]] [--ops K] [--quick]
   --live   live background channels per run (default 1000,10000)
   --ops    timed operations per scenario (default: sized for ~1-3 s each)
   --quick  small op counts, for a smoke test`;
 
-// Readiness values of the WebSocket API, which phoenix.js compares against.
-const CONNECTING = 0;
-const OPEN = 1;
-const CLOSED = 3;
-
-const log = (msg) => process.stderr.write(`${msg}\n`);
-
-class BenchError extends Error {}
-const fail = (msg) => {
-  throw new BenchError(msg);
-};
-
-// ---------------------------------------------------------------------------
-// Fake server side, behind the WebSocket-like interface phoenix.js expects.
-// Replies are queued and only delivered by drain(), through the client's
-// ordinary onmessage path: a real socket never answers inside send(), and
-// delivering from the caller keeps every op synchronous and timer-free.
-
-class FakeTransport {
-  static instances = 0;
-
-  constructor(url, protocols) {
-    FakeTransport.instances++;
-    this.url = url;
-    this.protocols = protocols;
-    this.readyState = CONNECTING;
-    this.binaryType = "blob";
-    this.bufferedAmount = 0;
-    this.onopen = this.onmessage = this.onclose = this.onerror = null;
-    this.inbox = [];
-  }
-
-  // phoenix.js attaches its handlers only after constructing the transport,
-  // so the harness opens it right after socket.connect().
-  open() {
-    this.readyState = OPEN;
-    this.onopen({ type: "open" });
-  }
-
-  // Frames are V2 arrays `[join_ref, ref, topic, event, payload]`. The topics
-  // here never contain commas or quotes, so splitting off the first four JSON
-  // tokens and splicing them into the reply keeps the fake server's share of
-  // each op small; anything unexpected fails loudly below.
-  send(data) {
-    if (this.readyState !== OPEN) fail("fake transport: send() while not open");
-    if (data[0] !== "[") fail(`fake transport: not a V2 JSON frame: ${data}`);
-    const [joinRef, ref, topic, event] = data.slice(1).split(",", 4);
-    switch (event) {
-      case '"phx_join"':
-        this.inbox.push(okReply(joinRef, ref, topic));
-        break;
-      case '"phx_leave"':
-        // Like Phoenix.Socket: ack the leave, then report the channel closed.
-        this.inbox.push(okReply(joinRef, ref, topic));
-        this.inbox.push(`[${joinRef},${joinRef},${topic},"phx_close",{}]`);
-        break;
-      case '"heartbeat"':
-        this.inbox.push(okReply("null", ref, topic));
-        break;
-      default:
-        fail(`fake transport: unexpected client frame ${data}`);
-    }
-  }
-
-  // Queues a server-initiated frame (e.g. a broadcast) for the next drain().
-  inject(frame) {
-    this.inbox.push(JSON.stringify(frame));
-  }
-
-  // Frames sent by handlers during delivery (a leave on join ok) append to
-  // the inbox and are delivered in the same pass.
-  drain() {
-    const inbox = this.inbox;
-    for (let i = 0; i < inbox.length; i++) this.onmessage({ data: inbox[i] });
-    inbox.length = 0;
-  }
-
-  // A clean close initiated by the client; phoenix.js marks its connection
-  // as closing before calling this, so it does not schedule a reconnect.
-  close(code = 1000, reason = "") {
-    this.readyState = CLOSED;
-    this.inbox.length = 0;
-    if (this.onclose) this.onclose({ code, reason, wasClean: true });
-  }
-}
-
-// Arguments are JSON tokens taken verbatim from the client's frame.
-const okReply = (joinRef, ref, topic) => `[${joinRef},${ref},${topic},"phx_reply",{"status":"ok","response":{}}]`;
-
 const workflowTopic = (doc, version) => `workflow:${doc}:v${version}`;
-
-// ---------------------------------------------------------------------------
-
-let socketsOpened = 0;
-
-function openSocket(Socket) {
-  // Absolute URL: a relative one makes phoenix.js read `location`.
-  const socket = new Socket("ws://phoenix.test/socket", { transport: FakeTransport, vsn: "2.0.0" });
-  socket.connect();
-  socketsOpened++;
-  socket.conn.open();
-  if (!socket.isConnected()) fail("socket did not reach the open state");
-
-  // One heartbeat round trip, to prove the reply path before measuring.
-  socket.sendHeartbeat();
-  socket.conn.drain();
-  if (socket.pendingHeartbeatRef !== null) fail("heartbeat reply was not matched");
-  return socket;
-}
 
 function joinBackground(socket, live) {
   const chans = [];
@@ -274,14 +167,6 @@ function measure(socket, name, ops, live, background) {
   return Number(elapsed);
 }
 
-// Nothing may stay scheduled once a socket is disconnected: a leftover
-// timer means a push never got its reply or a reconnect/rejoin was armed.
-function checkNoTimers(context) {
-  if (typeof process.getActiveResourcesInfo !== "function") return;
-  const timers = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
-  if (timers !== 0) fail(`${context}: ${timers} phoenix.js timer(s) still pending`);
-}
-
 function parseArgs(argv) {
   const opts = { live: [1000, 10000], ops: null, quick: false };
   const positiveInt = (flag, s) => {
@@ -316,17 +201,6 @@ function parseArgs(argv) {
   return opts;
 }
 
-async function loadPhoenix() {
-  try {
-    const { Socket } = await import("phoenix");
-    const pkgUrl = new URL("../../package.json", import.meta.resolve("phoenix"));
-    const { version } = JSON.parse(readFileSync(pkgUrl, "utf8"));
-    return { Socket, version };
-  } catch (err) {
-    fail(`cannot load the phoenix package (${err.message}); run \`npm ci\` in benches/phoenix-js first`);
-  }
-}
-
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const { Socket, version } = await loadPhoenix();
@@ -357,17 +231,4 @@ async function main() {
   log(`done in ${ms(process.hrtime.bigint() - started)}`);
 }
 
-const ms = (ns) => `${(Number(ns) / 1e6).toFixed(0)} ms`;
-
-// A reconnect would open a second transport after main() has returned.
-process.on("exit", (code) => {
-  if (code === 0 && FakeTransport.instances !== socketsOpened) {
-    log(`churn.mjs: error: phoenix.js opened ${FakeTransport.instances} transports for ${socketsOpened} sockets (reconnect fired)`);
-    process.exitCode = 1;
-  }
-});
-
-main().catch((err) => {
-  log(`churn.mjs: error: ${err instanceof BenchError ? err.message : err.stack}`);
-  process.exit(1);
-});
+run("churn.mjs", main);
