@@ -21,10 +21,24 @@ impl SplitMix64 {
 
     /// A value in `0..=max` (0 when `max` is 0, without drawing).
     pub(crate) fn up_to(&mut self, max: u64) -> u64 {
-        if max == 0 {
-            0
-        } else {
-            self.next_u64() % (max + 1)
+        match max.checked_add(1) {
+            _ if max == 0 => 0,
+            Some(bound) => self.next_u64() % bound,
+            // `0..=u64::MAX` is every value.
+            None => self.next_u64(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SplitMix64;
+
+    #[test]
+    fn up_to_covers_the_whole_range_without_overflow() {
+        let mut rng = SplitMix64::new(7);
+        assert_eq!(rng.up_to(0), 0);
+        assert!(rng.up_to(3) <= 3);
+        let _ = rng.up_to(u64::MAX);
     }
 }
