@@ -160,6 +160,7 @@ impl Session {
                 topic: topic_id,
                 events: options.events,
                 joined: active,
+                presence: options.presence,
             },
         );
         if let Some((Some(join_ref), response)) = joined {
