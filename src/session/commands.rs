@@ -235,7 +235,10 @@ impl Session {
                 TopicSide::new(pending, Arc::from(topic), params)
             });
         }
-        if let Some(room) = self.rooms.get_mut(&id) {
+        // A switch that changes nothing (already shown or pending) keeps the
+        // failure reported: the topic it names is still failed.
+        let changed = !matches!(switched, Switched::AlreadyShown | Switched::AlreadyPending);
+        if let Some(room) = self.rooms.get_mut(&id).filter(|_| changed) {
             room.state.failed = None;
         }
         self.refresh_room(id);
