@@ -279,6 +279,19 @@ fn only_settling_pushes_go_out_while_a_topic_settles() {
         .sub_events(1)
         .iter()
         .any(|e| matches!(e, SubscriptionEvent::Joined { .. })));
+    // Made while the topic settles: a settling push goes out at once, any
+    // other waits for active.
+    sim.push_with(
+        3,
+        to(1),
+        "echo",
+        json!({"n": 3, "settling": true}),
+        settling,
+    )
+    .unwrap();
+    sim.push(4, to(1), "echo", json!({"n": 4})).unwrap();
+    assert_eq!(stamps(&sim, "echo"), [join_ref.as_str(), join_ref.as_str()]);
+    assert_eq!(sim.push_outcomes().len(), 2);
 
     sim.on_server(|s| s.push_to("room:a", "sync", json!({})));
     assert!(sim
@@ -286,8 +299,11 @@ fn only_settling_pushes_go_out_while_a_topic_settles() {
         .subscription_state(SubscriberId(1))
         .unwrap()
         .is_active());
-    assert_eq!(stamps(&sim, "echo"), [join_ref.clone(), join_ref]);
-    assert_eq!(sim.push_outcomes()[1], (1, Ok(json!({"n": 1}))));
+    assert_eq!(stamps(&sim, "echo"), vec![join_ref; 4]);
+    assert_eq!(
+        sim.push_outcomes()[2..],
+        [(1, Ok(json!({"n": 1}))), (4, Ok(json!({"n": 4})))]
+    );
     sim.assert_contract();
 }
 
