@@ -152,6 +152,10 @@ struct Setup {
     stale: StalePushes,
     overflow: OverflowPolicy,
     settling: bool,
+    /// Whether the server pushes `sync` right after each join's reply; if
+    /// not, topics settle only when a server step pushes it, so pushes meet
+    /// topics that settle.
+    sync_on_join: bool,
 }
 
 fn setup() -> impl Strategy<Value = Setup> {
@@ -160,12 +164,14 @@ fn setup() -> impl Strategy<Value = Setup> {
         prop::sample::select(&[StalePushes::Drop, StalePushes::HandToCurrent][..]),
         prop::sample::select(&[OverflowPolicy::DropOldest, OverflowPolicy::RejectNew][..]),
         prop::bool::weighted(0.25),
+        any::<bool>(),
     )
-        .prop_map(|(seed, stale, overflow, settling)| Setup {
+        .prop_map(|(seed, stale, overflow, settling, sync_on_join)| Setup {
             seed,
             stale,
             overflow,
             settling,
+            sync_on_join,
         })
 }
 
@@ -318,6 +324,7 @@ fn violations(sim: &Sim) -> Vec<String> {
 fn quiesce(sim: &mut Sim) {
     sim.server.paused = false;
     sim.server.answer_heartbeats = true;
+    sim.server.sync_on_join = true;
     sim.connects = Connects::Accept;
     sim.open_hanging();
     sim.drain();
@@ -327,6 +334,12 @@ fn quiesce(sim: &mut Sim) {
     ) {
         sim.reconnect();
     }
+    // Topics waiting to settle are told so.
+    sim.on_server(|s| {
+        for topic in TOPICS {
+            s.push_to(topic, "sync", json!({}));
+        }
+    });
     sim.advance(Duration::from_secs(30));
 }
 
@@ -423,7 +436,7 @@ fn run(setup: &Setup, steps: &[Step]) -> Result<(), TestCaseError> {
     let mut sim = Sim::new(config(setup));
     sim.server.stale_pushes = setup.stale;
     if setup.settling {
-        sim.server.sync_on_join = true;
+        sim.server.sync_on_join = setup.sync_on_join;
         sim.contract.settle_event = Some("sync".to_owned());
     }
     sim.connect();
