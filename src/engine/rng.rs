@@ -31,3 +31,16 @@ impl SplitMix64 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SplitMix64;
+
+    #[test]
+    fn up_to_covers_the_whole_range_without_overflow() {
+        let mut rng = SplitMix64::new(7);
+        assert_eq!(rng.up_to(0), 0);
+        assert!(rng.up_to(3) <= 3);
+        let _ = rng.up_to(u64::MAX);
+    }
+}

@@ -185,6 +185,7 @@ impl Session {
                 topic: topic_id,
                 events: options.events,
                 joined: active,
+                presence: options.presence,
             },
         );
         if let Some((Some(join_ref), response)) = joined {
@@ -258,7 +259,10 @@ impl Session {
         if let Some(pending) = self.engine.room(id).and_then(|r| r.pending_id) {
             self.side_for(pending, topic, &options.params, stream);
         }
-        if let Some(room) = self.rooms.get_mut(&id) {
+        // A switch that changes nothing (already shown or pending) keeps the
+        // failure reported: the topic it names is still failed.
+        let changed = !matches!(switched, Switched::AlreadyShown | Switched::AlreadyPending);
+        if let Some(room) = self.rooms.get_mut(&id).filter(|_| changed) {
             room.state.failed = None;
         }
         self.refresh_room(id);

@@ -512,7 +512,7 @@ impl Session {
         }
     }
 
-    /// Presence changes of `topic`, to its subscriptions.
+    /// Presence changes of `topic`, to its subscriptions that asked for them.
     pub(crate) fn presence_events(&mut self, topic: TopicId) {
         loop {
             let Some(side) = self.topics.get_mut(topic) else {
@@ -522,6 +522,9 @@ impl Session {
                 return;
             };
             for id in side.subscribers.clone() {
+                if !self.subs.get(&id).is_some_and(|s| s.presence) {
+                    continue;
+                }
                 self.emit(Event::Subscription {
                     id,
                     event: SubscriptionEvent::Presence(event.clone()),

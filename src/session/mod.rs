@@ -251,6 +251,9 @@ impl Session {
         let seed = config.seed.unwrap_or_else(os_seed);
         let mut engine_config = config.engine.clone();
         engine_config.seed = mix(seed ^ 0xE);
+        // Joined, Lost and the flush of buffered pushes follow the engine's
+        // phase changes: the session always needs them.
+        engine_config.phase_events = true;
         let engine = Engine::new(engine_config, now)?;
         Ok(Session {
             codec: Codec::new().with_max_frame_size(config.max_frame_size),

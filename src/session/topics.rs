@@ -135,6 +135,8 @@ pub(crate) struct SubEntry {
     pub(crate) events: Option<Arc<[String]>>,
     /// It has seen its topic joined (so a later join is a rejoin for it).
     pub(crate) joined: bool,
+    /// It asked for presence events.
+    pub(crate) presence: bool,
 }
 
 impl SubEntry {
