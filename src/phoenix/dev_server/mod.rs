@@ -89,6 +89,7 @@ mod connection;
 mod events;
 mod handler;
 mod handshake;
+pub mod ordered;
 mod outbound;
 mod policy;
 mod registry;
@@ -112,6 +113,7 @@ pub use events::{ChannelEnd, ServerEvent, ServerEventKind, SessionEnd, SocketId}
 pub use handler::{
     ChannelContext, ChannelHandler, HandleOutcome, HandlerFactory, JoinOutcome, TopicPattern,
 };
+pub use ordered::{OrderedError, SequencedFormat, SequencedInfo, DEFAULT_REPLAY_WINDOW};
 pub use policy::{MissingVsnPolicy, StalePushPolicy};
 pub use registry::{ServerView, SessionInfo, SocketInfo};
 pub use wire::{MalformedFrame, WireProtocol};
