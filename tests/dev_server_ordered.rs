@@ -1,6 +1,6 @@
 //! The dev server's ordered topics, frame by frame: sequenced topics (numbering, joins with
-//! `last_seq`, acknowledgements, replays, the replay window). Real sockets on loopback, raw
-//! clients.
+//! `last_seq`, acknowledgements, replays, the replay window), versioned topics (mounts and
+//! increments), and every ordered fault knob. Real sockets on loopback, raw clients.
 #![cfg(feature = "dev-server")]
 
 mod raw_client;
@@ -8,7 +8,8 @@ mod raw_client;
 use std::time::Duration;
 
 use channel_registry::phoenix::dev_server::{
-    DevServer, DevServerConfig, OrderedError, SequencedFormat, SocketId,
+    DevServer, DevServerConfig, OrderedError, OrderedFault, SequencedFormat, ServerEventKind,
+    SocketId, VersionedFormat,
 };
 use raw_client::{error_reply, ok_reply, RawClient, EXPECT};
 use serde_json::{json, Value};
@@ -25,6 +26,21 @@ async fn connect(server: &DevServer) -> RawClient {
 /// `[join_ref, null, topic, "event", {"seq": seq}]`.
 fn event(join_ref: &str, topic: &str, seq: u64) -> Value {
     json!([join_ref, null, topic, "event", {"seq": seq}])
+}
+
+/// `[join_ref, null, topic, "patch", {"base_version", "version", "ops"}]`.
+fn patch(join_ref: &str, topic: &str, base: u64, version: u64, ops: Value) -> Value {
+    json!([join_ref, null, topic, "patch", {"base_version": base, "version": version, "ops": ops}])
+}
+
+/// The ops of a patch made by `apply_patches`.
+fn counter(revision: u64) -> Value {
+    json!([{"op": "add", "path": "/counter", "value": revision}])
+}
+
+/// The ops of a mount.
+fn mount(state: Value) -> Value {
+    json!([{"op": "replace", "path": "", "value": state}])
 }
 
 /// Join a sequenced topic and check the reply; `last_seq` is left out when `None`.
@@ -486,6 +502,110 @@ async fn join_any(client: &mut RawClient, join: u64, topic: &str, last_seq: u64)
     }
 }
 
+// --- versioned topics ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_mount_starts_with_the_whole_state_at_version_1_then_increments() {
+    let server = start(DevServerConfig::default()).await;
+    assert_eq!(server.apply_patches("doc:a", 2), Ok(1..=2));
+
+    let mut a = connect(&server).await;
+    let reply = a.join("1", "doc:a", json!({})).await;
+    assert_eq!(
+        reply,
+        ok_reply(json!("1"), json!("1"), json!("doc:a"), json!({}))
+    );
+    expect_frames(
+        &mut a,
+        &[patch("1", "doc:a", 0, 1, mount(json!({"counter": 2})))],
+    )
+    .await;
+    a.expect_quiet().await;
+
+    assert_eq!(server.apply_patches("doc:a", 2), Ok(3..=4));
+    expect_frames(
+        &mut a,
+        &[
+            patch("1", "doc:a", 1, 2, counter(3)),
+            patch("1", "doc:a", 2, 3, counter(4)),
+        ],
+    )
+    .await;
+
+    // A second mount has versions of its own.
+    let mut b = connect(&server).await;
+    b.join("8", "doc:a", json!({})).await;
+    expect_frames(
+        &mut b,
+        &[patch("8", "doc:a", 0, 1, mount(json!({"counter": 4})))],
+    )
+    .await;
+    let ops = vec![json!({"op": "add", "path": "/title", "value": "t"})];
+    assert_eq!(server.apply_patch("doc:a", ops.clone()), Ok(5));
+    expect_frames(&mut a, &[patch("1", "doc:a", 3, 4, json!(ops))]).await;
+    expect_frames(&mut b, &[patch("8", "doc:a", 1, 2, json!(ops))]).await;
+
+    let info = server.versioned_topic("doc:a").expect("exists");
+    assert_eq!(info.revision, 5);
+    assert_eq!(info.state, json!({"counter": 4, "title": "t"}));
+    let versions: Vec<(&str, u64)> = info
+        .mounts
+        .iter()
+        .map(|m| (m.join_ref.as_str(), m.version))
+        .collect();
+    assert_eq!(versions, [("1", 4), ("8", 2)]);
+}
+
+#[tokio::test]
+async fn a_rejoin_after_a_crash_mounts_again_from_version_1() {
+    let server = start(DevServerConfig::default()).await;
+    let mut c = connect(&server).await;
+    c.join("1", "doc:a", json!({})).await;
+    expect_frames(&mut c, &[patch("1", "doc:a", 0, 1, mount(json!({})))]).await;
+    server.apply_patches("doc:a", 1).expect("versioned");
+    expect_frames(&mut c, &[patch("1", "doc:a", 1, 2, counter(1))]).await;
+
+    server.crash_channels("doc:a");
+    expect_frames(&mut c, &[json!(["1", "1", "doc:a", "phx_error", {}])]).await;
+    server
+        .wait_until(EXPECT, |s| {
+            s.versioned_topic("doc:a")
+                .is_some_and(|t| t.mounts.is_empty())
+        })
+        .await
+        .expect("the crashed mount is gone");
+    server.apply_patches("doc:a", 1).expect("versioned");
+    c.expect_quiet().await;
+
+    c.join("2", "doc:a", json!({})).await;
+    expect_frames(
+        &mut c,
+        &[patch("2", "doc:a", 0, 1, mount(json!({"counter": 2})))],
+    )
+    .await;
+    server.apply_patches("doc:a", 1).expect("versioned");
+    expect_frames(&mut c, &[patch("2", "doc:a", 1, 2, counter(3))]).await;
+}
+
+#[tokio::test]
+async fn an_invalid_patch_changes_nothing() {
+    let server = start(DevServerConfig::default()).await;
+    let mut c = connect(&server).await;
+    c.join("1", "doc:a", json!({})).await;
+    c.next_json().await;
+    let ops = vec![
+        json!({"op": "add", "path": "/a", "value": 1}),
+        json!({"op": "replace", "path": "/missing", "value": 2}),
+    ];
+    match server.apply_patch("doc:a", ops) {
+        Err(OrderedError::InvalidPatch { index: 1, .. }) => {}
+        other => panic!("expected the second op refused, got {other:?}"),
+    }
+    c.expect_quiet().await;
+    let info = server.versioned_topic("doc:a").expect("exists");
+    assert_eq!((info.revision, info.state), (0, json!({})));
+}
+
 // --- driving errors and formats ----------------------------------------------------------------
 
 #[tokio::test]
@@ -497,6 +617,14 @@ async fn the_handle_refuses_topics_of_another_kind() {
             topic: "room:1".to_owned()
         })
     );
+    assert!(matches!(
+        server.publish("doc:1", json!({})),
+        Err(OrderedError::NotSequenced { .. })
+    ));
+    assert!(matches!(
+        server.apply_patches("seq:1", 1),
+        Err(OrderedError::NotVersioned { .. })
+    ));
     assert!(matches!(
         server.publish("seq:1", json!([1])),
         Err(OrderedError::BodyNotObject { .. })
@@ -521,9 +649,15 @@ async fn configured_names_are_spoken_on_the_wire() {
     sequenced.ack_field = "upto".to_owned();
     sequenced.replay_event = "resend".to_owned();
     sequenced.replay_from_field = "start".to_owned();
+    let mut versioned = VersionedFormat::default();
+    versioned.event = "envelope".to_owned();
+    versioned.base_field = "b".to_owned();
+    versioned.version_field = "v".to_owned();
+    versioned.ops_field = "o".to_owned();
     let config = DevServerConfig::default()
         .with_replay_window(0)
-        .route_sequenced("feed:*", sequenced);
+        .route_sequenced("feed:*", sequenced)
+        .route_versioned("root:*", versioned);
     let server = start(config).await;
     server.publish_events("feed:x", 3).expect("sequenced");
 
@@ -551,4 +685,181 @@ async fn configured_names_are_spoken_on_the_wire() {
         )],
     )
     .await;
+
+    c.join("4", "root:x", json!({})).await;
+    expect_frames(
+        &mut c,
+        &[json!(["4", null, "root:x", "envelope", {"b": 0, "v": 1, "o": mount(json!({}))}])],
+    )
+    .await;
+}
+
+// --- fault knobs ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn duplicate_pushes_the_next_event_twice() {
+    let server = start(DevServerConfig::default()).await;
+    let mut c = connect(&server).await;
+    join_seq(&mut c, "1", "seq:a", None, 1).await;
+    server.arm_ordered_fault("seq:a", OrderedFault::Duplicate);
+    assert_eq!(server.view(|v| v.armed_ordered_faults()), 1);
+    server.publish_events("seq:a", 2).expect("sequenced");
+    expect_events(&mut c, "1", "seq:a", &[1, 1, 2]).await;
+    c.expect_quiet().await;
+    assert_eq!(server.view(|v| v.armed_ordered_faults()), 0);
+    let logged: Vec<ServerEventKind> = server
+        .events()
+        .into_iter()
+        .map(|e| e.kind)
+        .filter(|kind| matches!(kind, ServerEventKind::OrderedFault { .. }))
+        .collect();
+    assert_eq!(
+        logged,
+        [ServerEventKind::OrderedFault {
+            topic: "seq:a".to_owned(),
+            fault: OrderedFault::Duplicate,
+            position: 1,
+        }]
+    );
+}
+
+#[tokio::test]
+async fn reorder_swaps_the_next_two_events() {
+    let server = start(DevServerConfig::default()).await;
+    let mut c = connect(&server).await;
+    join_seq(&mut c, "1", "seq:a", None, 1).await;
+    server.arm_ordered_fault("seq:a", OrderedFault::Reorder);
+    server.publish_events("seq:a", 1).expect("sequenced");
+    // Held back until the next one.
+    c.expect_quiet().await;
+    assert!(server
+        .sequenced_topic("seq:a")
+        .is_some_and(|t| t.reordering));
+    server.publish_events("seq:a", 2).expect("sequenced");
+    expect_events(&mut c, "1", "seq:a", &[2, 1, 3]).await;
+    c.expect_quiet().await;
+}
+
+#[tokio::test]
+async fn drop_skips_one_socket_and_holds_the_event_for_replay() {
+    let server = start(DevServerConfig::default()).await;
+    let mut a = connect(&server).await;
+    let mut b = connect(&server).await;
+    join_seq(&mut a, "1", "seq:a", None, 1).await;
+    join_seq(&mut b, "2", "seq:a", None, 1).await;
+    let socket = socket_of(&server, "seq:a", "1");
+    server.arm_ordered_fault(
+        "seq:a",
+        OrderedFault::Drop {
+            socket: Some(socket),
+        },
+    );
+    server.publish_events("seq:a", 2).expect("sequenced");
+    expect_events(&mut a, "1", "seq:a", &[2]).await;
+    expect_events(&mut b, "2", "seq:a", &[1, 2]).await;
+    a.expect_quiet().await;
+
+    a.send_json(json!(["1", "3", "seq:a", "replay", {"from": 1}]))
+        .await;
+    expect_events(&mut a, "1", "seq:a", &[1, 2]).await;
+    expect_frames(
+        &mut a,
+        &[ok_reply(json!("1"), json!("3"), json!("seq:a"), json!({}))],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn drop_for_every_socket_then_a_crash_the_rejoin_recovers_it() {
+    let server = start(DevServerConfig::default()).await;
+    let mut c = connect(&server).await;
+    join_seq(&mut c, "1", "seq:a", None, 1).await;
+    server.arm_ordered_fault("*", OrderedFault::Drop { socket: None });
+    server.publish_events("seq:a", 2).expect("sequenced");
+    expect_events(&mut c, "1", "seq:a", &[2]).await;
+
+    server.crash_channels("seq:a");
+    expect_frames(&mut c, &[json!(["1", "1", "seq:a", "phx_error", {}])]).await;
+    join_seq(&mut c, "2", "seq:a", Some(0), 1).await;
+    expect_events(&mut c, "2", "seq:a", &[1, 2]).await;
+    c.expect_quiet().await;
+}
+
+#[tokio::test]
+async fn overflow_forgets_unacknowledged_events_so_a_rejoin_finds_a_gap() {
+    let server = start(DevServerConfig::default().with_replay_window(2)).await;
+    let mut c = connect(&server).await;
+    join_seq(&mut c, "1", "seq:a", None, 1).await;
+    server.publish_events("seq:a", 1).expect("sequenced");
+    expect_events(&mut c, "1", "seq:a", &[1]).await;
+    server.stop_channels("seq:a");
+    expect_frames(&mut c, &[json!(["1", "1", "seq:a", "phx_close", {}])]).await;
+    server.publish_events("seq:a", 5).expect("sequenced");
+
+    assert_eq!(server.overflow_replay_window("seq:*"), 4);
+    join_seq(&mut c, "2", "seq:a", Some(1), 5).await;
+    expect_events(&mut c, "2", "seq:a", &[5, 6]).await;
+    c.expect_quiet().await;
+}
+
+#[tokio::test]
+async fn skip_version_sends_base_to_base_plus_two() {
+    let server = start(DevServerConfig::default()).await;
+    let mut c = connect(&server).await;
+    c.join("1", "doc:a", json!({})).await;
+    c.next_json().await;
+    server.arm_ordered_fault("doc:*", OrderedFault::SkipVersion);
+    server.apply_patches("doc:a", 2).expect("versioned");
+    expect_frames(
+        &mut c,
+        &[
+            patch("1", "doc:a", 1, 3, counter(1)),
+            patch("1", "doc:a", 3, 4, counter(2)),
+        ],
+    )
+    .await;
+    c.expect_quiet().await;
+}
+
+#[tokio::test]
+async fn versioned_faults_duplicate_reorder_and_drop_patches() {
+    let server = start(DevServerConfig::default()).await;
+    let mut c = connect(&server).await;
+    c.join("1", "doc:a", json!({})).await;
+    c.next_json().await;
+    server.arm_ordered_fault("doc:a", OrderedFault::Duplicate);
+    server.arm_ordered_fault("doc:a", OrderedFault::Reorder);
+    server.arm_ordered_fault("doc:a", OrderedFault::Drop { socket: None });
+    server.apply_patches("doc:a", 4).expect("versioned");
+    expect_frames(
+        &mut c,
+        &[
+            patch("1", "doc:a", 1, 2, counter(1)),
+            patch("1", "doc:a", 1, 2, counter(1)),
+            // The reorder holds 2 → 3 back until 3 → 4 is out.
+            patch("1", "doc:a", 3, 4, counter(3)),
+            patch("1", "doc:a", 2, 3, counter(2)),
+            // 4 → 5 is dropped; the mount's version moved on anyway.
+        ],
+    )
+    .await;
+    c.expect_quiet().await;
+    server.apply_patches("doc:a", 1).expect("versioned");
+    expect_frames(&mut c, &[patch("1", "doc:a", 5, 6, counter(5))]).await;
+}
+
+#[tokio::test]
+async fn faults_wait_for_a_matching_topic_of_their_kind() {
+    let server = start(DevServerConfig::default()).await;
+    let mut c = connect(&server).await;
+    join_seq(&mut c, "1", "seq:a", None, 1).await;
+    server.arm_ordered_fault("*", OrderedFault::SkipVersion);
+    server.arm_ordered_fault("seq:other", OrderedFault::Duplicate);
+    server.publish_events("seq:a", 2).expect("sequenced");
+    expect_events(&mut c, "1", "seq:a", &[1, 2]).await;
+    c.expect_quiet().await;
+    assert_eq!(server.view(|v| v.armed_ordered_faults()), 2);
+
+    server.clear_ordered_faults();
+    assert_eq!(server.view(|v| v.armed_ordered_faults()), 0);
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::builtin::{BuiltinChannel, BuiltinTimings};
 use super::handler::{ChannelHandler, HandlerFactory, TopicPattern};
-use super::ordered::{self, OrderedKind, SequencedFormat, DEFAULT_REPLAY_WINDOW};
+use super::ordered::{self, OrderedKind, SequencedFormat, VersionedFormat, DEFAULT_REPLAY_WINDOW};
 use super::registry::Route;
 #[cfg(feature = "tls")]
 use super::tls;
@@ -24,11 +24,17 @@ enum RouteSpec {
 }
 
 /// The ordered routes among the defaults, after the built-in channels.
-fn default_ordered_routes() -> [RouteSpec; 1] {
-    [RouteSpec::Ordered(
-        TopicPattern::new("seq:*"),
-        OrderedKind::Sequenced(Arc::new(SequencedFormat::default())),
-    )]
+fn default_ordered_routes() -> [RouteSpec; 2] {
+    [
+        RouteSpec::Ordered(
+            TopicPattern::new("seq:*"),
+            OrderedKind::Sequenced(Arc::new(SequencedFormat::default())),
+        ),
+        RouteSpec::Ordered(
+            TopicPattern::new("doc:*"),
+            OrderedKind::Versioned(Arc::new(VersionedFormat::default())),
+        ),
+    ]
 }
 
 /// Server settings. Defaults mirror Phoenix (100 channels per socket, 60 s idle timeout, the
@@ -281,7 +287,7 @@ impl DevServerConfig {
         false
     }
 
-    /// Leave out the built-in routes (`room:*`, `fail:*`, …, `seq:*`); only
+    /// Leave out the built-in routes (`room:*`, `fail:*`, …, `seq:*`, `doc:*`); only
     /// configured routes remain.
     #[must_use]
     pub fn without_builtin_routes(mut self) -> Self {
@@ -301,7 +307,7 @@ impl DevServerConfig {
         self
     }
 
-    /// Route topics matching `pattern` to a built-in behaviour, e.g. `doc:*` to
+    /// Route topics matching `pattern` to a built-in behaviour, e.g. `chat:*` to
     /// [`BuiltinChannel::Room`].
     #[must_use]
     pub fn route_builtin(
@@ -323,6 +329,19 @@ impl DevServerConfig {
         format: SequencedFormat,
     ) -> Self {
         let kind = OrderedKind::Sequenced(Arc::new(format));
+        self.routes.push(RouteSpec::Ordered(pattern.into(), kind));
+        self
+    }
+
+    /// Serve topics matching `pattern` as [versioned topics](super::ordered#versioned-topics)
+    /// speaking `format` (the default routes serve `doc:*` with the default names).
+    #[must_use]
+    pub fn route_versioned(
+        mut self,
+        pattern: impl Into<TopicPattern>,
+        format: VersionedFormat,
+    ) -> Self {
+        let kind = OrderedKind::Versioned(Arc::new(format));
         self.routes.push(RouteSpec::Ordered(pattern.into(), kind));
         self
     }

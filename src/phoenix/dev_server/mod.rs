@@ -113,7 +113,10 @@ pub use events::{ChannelEnd, ServerEvent, ServerEventKind, SessionEnd, SocketId}
 pub use handler::{
     ChannelContext, ChannelHandler, HandleOutcome, HandlerFactory, JoinOutcome, TopicPattern,
 };
-pub use ordered::{OrderedError, SequencedFormat, SequencedInfo, DEFAULT_REPLAY_WINDOW};
+pub use ordered::{
+    OrderedError, OrderedFault, SequencedFormat, SequencedInfo, VersionedFormat, VersionedInfo,
+    VersionedMount, DEFAULT_REPLAY_WINDOW,
+};
 pub use policy::{MissingVsnPolicy, StalePushPolicy};
 pub use registry::{ServerView, SessionInfo, SocketInfo};
 pub use wire::{MalformedFrame, WireProtocol};

@@ -55,6 +55,7 @@ impl ChannelHandler for OrderedChannel {
             join_ref: ctx.join_ref().to_owned(),
             incarnation: ctx.incarnation,
             commands: ctx.commands.clone(),
+            version: 0,
         };
         let server = Arc::clone(ctx.server);
         match &self.kind {
@@ -76,6 +77,13 @@ impl ChannelHandler for OrderedChannel {
                 self.subscription = Some(Subscription { server, topic, id });
                 JoinOutcome::Ok(json!({ format.earliest_field.as_str(): earliest }))
             }
+            OrderedKind::Versioned(format) => {
+                let (id, mount) =
+                    server.ordered_update(|topics| topics.mount(&topic, format, subscriber));
+                ctx.push(format.event.as_str(), mount);
+                self.subscription = Some(Subscription { server, topic, id });
+                JoinOutcome::Ok(json!({}))
+            }
         }
     }
 
@@ -93,7 +101,7 @@ impl ChannelHandler for OrderedChannel {
                 replay(ctx, format, &payload)
             }
             // No `handle_in` clause matches: the channel process raises.
-            OrderedKind::Sequenced(_) => HandleOutcome::Crash,
+            OrderedKind::Sequenced(_) | OrderedKind::Versioned(_) => HandleOutcome::Crash,
         }
     }
 }

@@ -1,8 +1,10 @@
-//! Live delivery of a topic's items to its subscribers: each item is one push per subscriber, sent through the subscriber's socket so that it
+//! Live delivery of a topic's items to its subscribers, with the fault knobs applied on the
+//! way: each item is one push per subscriber, sent through the subscriber's socket so that it
 //! reaches exactly the channel incarnation that subscribed.
 
 use serde_json::Value;
 
+use super::faults::OrderedFault;
 use crate::phoenix::codec::Message;
 use crate::phoenix::dev_server::registry::{CommandSender, Recipient, SocketCommand};
 use crate::phoenix::dev_server::SocketId;
@@ -19,6 +21,8 @@ pub(crate) struct Subscriber {
     /// ended never reaches a later one, even one that reused its join_ref.
     pub(crate) incarnation: u64,
     pub(crate) commands: CommandSender,
+    /// The version the subscriber's mount is at (versioned topics; 0 for sequenced ones).
+    pub(crate) version: u64,
 }
 
 impl Subscriber {
@@ -53,8 +57,53 @@ impl Item {
     }
 }
 
+/// Sends a topic's live items, holding one back while a reorder is under way.
+#[derive(Debug, Default)]
+pub(crate) struct Fanout {
+    held_back: Option<Item>,
+}
+
+impl Fanout {
+    /// Whether an item is held back for a reorder: the next item completes it and takes no
+    /// fault of its own.
+    pub(crate) fn reordering(&self) -> bool {
+        self.held_back.is_some()
+    }
+
+    /// Send `item` to those of `subscribers` it is for, as `fault` says.
+    pub(crate) fn send(
+        &mut self,
+        subscribers: &[Subscriber],
+        topic: &str,
+        event: &str,
+        item: Item,
+        fault: Option<&OrderedFault>,
+    ) {
+        if let Some(earlier) = self.held_back.take() {
+            send_each(subscribers, topic, event, &item, |_| true);
+            send_each(subscribers, topic, event, &earlier, |_| true);
+            return;
+        }
+        match fault {
+            Some(OrderedFault::Reorder) => self.held_back = Some(item),
+            Some(OrderedFault::Duplicate) => {
+                send_each(subscribers, topic, event, &item, |_| true);
+                send_each(subscribers, topic, event, &item, |_| true);
+            }
+            Some(OrderedFault::Drop { socket }) => {
+                let spared =
+                    |subscriber: &Subscriber| socket.is_some_and(|s| s != subscriber.socket);
+                send_each(subscribers, topic, event, &item, spared);
+            }
+            Some(OrderedFault::SkipVersion) | None => {
+                send_each(subscribers, topic, event, &item, |_| true);
+            }
+        }
+    }
+}
+
 /// Push each delivery of `item` whose subscriber is still subscribed and passes `filter`.
-pub(crate) fn send_each(
+fn send_each(
     subscribers: &[Subscriber],
     topic: &str,
     event: &str,

@@ -52,8 +52,35 @@ impl Default for SequencedFormat {
     }
 }
 
+/// The names of the versioned wire format. The defaults are the ones in the
+/// [module docs](super#versioned-topics).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct VersionedFormat {
+    /// Event of the channel push that carries one patch envelope (default `"patch"`).
+    pub event: String,
+    /// Field with the version the patch applies to (default `"base_version"`).
+    pub base_field: String,
+    /// Field with the version the patch produces (default `"version"`).
+    pub version_field: String,
+    /// Field with the JSON Patch operations (default `"ops"`).
+    pub ops_field: String,
+}
+
+impl Default for VersionedFormat {
+    fn default() -> Self {
+        VersionedFormat {
+            event: "patch".to_owned(),
+            base_field: "base_version".to_owned(),
+            version_field: "version".to_owned(),
+            ops_field: "ops".to_owned(),
+        }
+    }
+}
+
 /// Which ordered design a route serves, with its names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum OrderedKind {
     Sequenced(Arc<SequencedFormat>),
+    Versioned(Arc<VersionedFormat>),
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::fanout::{send_each, Item, Subscriber};
+use super::fanout::{Fanout, Item, Subscriber};
+use super::faults::OrderedFault;
 use super::SequencedFormat;
 use crate::phoenix::dev_server::SocketId;
 
@@ -36,6 +37,7 @@ pub(crate) struct SequencedLog {
     /// The highest acknowledgement of any socket: what the log may forget, outside the window.
     ack_floor: u64,
     pub(crate) subscribers: Vec<Subscriber>,
+    fanout: Fanout,
 }
 
 impl SequencedLog {
@@ -47,6 +49,7 @@ impl SequencedLog {
             acked: BTreeMap::new(),
             ack_floor: 0,
             subscribers: Vec::new(),
+            fanout: Fanout::default(),
         }
     }
 
@@ -62,6 +65,15 @@ impl SequencedLog {
 
     pub(crate) fn held(&self) -> usize {
         self.held.len()
+    }
+
+    pub(crate) fn reordering(&self) -> bool {
+        self.fanout.reordering()
+    }
+
+    /// Whether a fault may be spent on the next event (not while a reorder is completing).
+    pub(crate) fn takes_fault(&self) -> bool {
+        !self.fanout.reordering()
     }
 
     /// Subscribe a new incarnation that holds everything up to `last_seq`: returns the
@@ -114,6 +126,7 @@ impl SequencedLog {
         &mut self,
         topic: &str,
         mut body: Map<String, Value>,
+        fault: Option<&OrderedFault>,
         window: u64,
     ) -> u64 {
         let seq = self.next_seq;
@@ -122,9 +135,8 @@ impl SequencedLog {
         let payload = Value::Object(body);
         let item = Item::to_all(&self.subscribers, &payload);
         self.held.push_back((seq, payload));
-        send_each(&self.subscribers, topic, &self.format.event, &item, |_| {
-            true
-        });
+        self.fanout
+            .send(&self.subscribers, topic, &self.format.event, item, fault);
         self.trim(window);
         seq
     }
@@ -135,10 +147,17 @@ impl SequencedLog {
         self.forget_through(limit);
     }
 
-    fn forget_through(&mut self, limit: u64) {
+    /// Forget every event outside the last `window`, acknowledged or not; returns how many.
+    pub(crate) fn overflow(&mut self, window: u64) -> usize {
+        self.forget_through(self.last().saturating_sub(window))
+    }
+
+    fn forget_through(&mut self, limit: u64) -> usize {
+        let before = self.held.len();
         while self.held.front().is_some_and(|(seq, _)| *seq <= limit) {
             self.held.pop_front();
         }
+        before - self.held.len()
     }
 
     pub(crate) fn unsubscribe(&mut self, id: u64) {
