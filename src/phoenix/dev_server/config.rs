@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::builtin::{BuiltinChannel, BuiltinTimings};
 use super::handler::{ChannelHandler, HandlerFactory, TopicPattern};
+use super::ordered::{self, OrderedKind, SequencedFormat, VersionedFormat, DEFAULT_REPLAY_WINDOW};
 use super::registry::Route;
 #[cfg(feature = "tls")]
 use super::tls;
@@ -14,11 +15,26 @@ use super::{DevServerError, DevServerHandle, ServerEventKind};
 use super::{MissingVsnPolicy, StalePushPolicy};
 use crate::phoenix::codec::DEFAULT_MAX_FRAME_SIZE;
 
-/// A route as configured: a custom handler or a built-in behaviour.
+/// A route as configured: a custom handler, a built-in behaviour or an ordered topic.
 #[derive(Clone)]
 enum RouteSpec {
     Handler(TopicPattern, HandlerFactory),
     Builtin(TopicPattern, BuiltinChannel),
+    Ordered(TopicPattern, OrderedKind),
+}
+
+/// The ordered routes among the defaults, after the built-in channels.
+fn default_ordered_routes() -> [RouteSpec; 2] {
+    [
+        RouteSpec::Ordered(
+            TopicPattern::new("seq:*"),
+            OrderedKind::Sequenced(Arc::new(SequencedFormat::default())),
+        ),
+        RouteSpec::Ordered(
+            TopicPattern::new("doc:*"),
+            OrderedKind::Versioned(Arc::new(VersionedFormat::default())),
+        ),
+    ]
 }
 
 /// Server settings. Defaults mirror Phoenix (100 channels per socket, 60 s idle timeout, the
@@ -40,6 +56,7 @@ pub struct DevServerConfig {
     pub(super) max_outbound_bytes: usize,
     pub(super) handshake_timeout: Duration,
     pub(super) event_log_capacity: usize,
+    pub(super) replay_window: u64,
     pub(super) stale_pushes: StalePushPolicy,
     pub(super) missing_vsn: MissingVsnPolicy,
     builtin_routes: bool,
@@ -64,6 +81,7 @@ impl Default for DevServerConfig {
             max_outbound_bytes: DEFAULT_MAX_OUTBOUND_BYTES,
             handshake_timeout: Duration::from_secs(10),
             event_log_capacity: 10_000,
+            replay_window: DEFAULT_REPLAY_WINDOW,
             stale_pushes: StalePushPolicy::default(),
             missing_vsn: MissingVsnPolicy::default(),
             builtin_routes: true,
@@ -82,6 +100,7 @@ impl fmt::Debug for DevServerConfig {
             .map(|route| match route {
                 RouteSpec::Handler(pattern, _) => format!("{pattern} => custom"),
                 RouteSpec::Builtin(pattern, builtin) => format!("{pattern} => {builtin:?}"),
+                RouteSpec::Ordered(pattern, kind) => format!("{pattern} => {kind:?}"),
             })
             .collect();
         f.debug_struct("DevServerConfig")
@@ -98,6 +117,7 @@ impl fmt::Debug for DevServerConfig {
             .field("max_outbound_bytes", &self.max_outbound_bytes)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("event_log_capacity", &self.event_log_capacity)
+            .field("replay_window", &self.replay_window)
             .field("stale_pushes", &self.stale_pushes)
             .field("missing_vsn", &self.missing_vsn)
             .field("builtin_routes", &self.builtin_routes)
@@ -227,6 +247,16 @@ impl DevServerConfig {
         self
     }
 
+    /// How many of the latest events a sequenced topic holds for replay whatever the
+    /// acknowledgements (default [`DEFAULT_REPLAY_WINDOW`], 1 000): acknowledged events
+    /// older than that are forgotten, so a subscriber that is further behind than any other
+    /// finds a gap when it rejoins. See [ordered topics](super::ordered).
+    #[must_use]
+    pub fn with_replay_window(mut self, window: u64) -> Self {
+        self.replay_window = window;
+        self
+    }
+
     /// Serve `wss://` with this certificate chain and private key; [`DevServerHandle::url`]
     /// then returns a `wss://` URL. Each may be PEM (any number of certificates, the leaf
     /// first) or DER (one certificate; a PKCS#8, PKCS#1 or SEC1 key). They are checked when
@@ -257,7 +287,8 @@ impl DevServerConfig {
         false
     }
 
-    /// Leave out the built-in routes (`room:*`, `fail:*`, …); only configured routes remain.
+    /// Leave out the built-in routes (`room:*`, `fail:*`, …, `seq:*`, `doc:*`); only
+    /// configured routes remain.
     #[must_use]
     pub fn without_builtin_routes(mut self) -> Self {
         self.builtin_routes = false;
@@ -276,7 +307,7 @@ impl DevServerConfig {
         self
     }
 
-    /// Route topics matching `pattern` to a built-in behaviour, e.g. `doc:*` to
+    /// Route topics matching `pattern` to a built-in behaviour, e.g. `chat:*` to
     /// [`BuiltinChannel::Room`].
     #[must_use]
     pub fn route_builtin(
@@ -286,6 +317,32 @@ impl DevServerConfig {
     ) -> Self {
         self.routes
             .push(RouteSpec::Builtin(pattern.into(), channel));
+        self
+    }
+
+    /// Serve topics matching `pattern` as [sequenced topics](super::ordered#sequenced-topics)
+    /// speaking `format` (the default routes serve `seq:*` with the default names).
+    #[must_use]
+    pub fn route_sequenced(
+        mut self,
+        pattern: impl Into<TopicPattern>,
+        format: SequencedFormat,
+    ) -> Self {
+        let kind = OrderedKind::Sequenced(Arc::new(format));
+        self.routes.push(RouteSpec::Ordered(pattern.into(), kind));
+        self
+    }
+
+    /// Serve topics matching `pattern` as [versioned topics](super::ordered#versioned-topics)
+    /// speaking `format` (the default routes serve `doc:*` with the default names).
+    #[must_use]
+    pub fn route_versioned(
+        mut self,
+        pattern: impl Into<TopicPattern>,
+        format: VersionedFormat,
+    ) -> Self {
+        let kind = OrderedKind::Versioned(Arc::new(format));
+        self.routes.push(RouteSpec::Ordered(pattern.into(), kind));
         self
     }
 
@@ -299,16 +356,32 @@ impl DevServerConfig {
             .then_some(BuiltinChannel::DEFAULT_ROUTES.iter())
             .into_iter()
             .flatten()
-            .map(|(pattern, channel)| RouteSpec::Builtin(TopicPattern::new(pattern), *channel));
+            .map(|(pattern, channel)| RouteSpec::Builtin(TopicPattern::new(pattern), *channel))
+            .chain(
+                self.builtin_routes
+                    .then(default_ordered_routes)
+                    .into_iter()
+                    .flatten(),
+            );
         self.routes
             .iter()
             .cloned()
             .chain(builtin)
             .map(|spec| match spec {
-                RouteSpec::Handler(pattern, factory) => Route { pattern, factory },
+                RouteSpec::Handler(pattern, factory) => Route {
+                    pattern,
+                    factory,
+                    ordered: None,
+                },
                 RouteSpec::Builtin(pattern, channel) => Route {
                     pattern,
                     factory: channel.factory(timings),
+                    ordered: None,
+                },
+                RouteSpec::Ordered(pattern, kind) => Route {
+                    pattern,
+                    factory: ordered::factory(kind.clone()),
+                    ordered: Some(kind),
                 },
             })
             .collect()

@@ -18,7 +18,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
-use super::handler::{ChannelContext, ChannelHandler, Effect, HandleOutcome, JoinOutcome};
+use super::handler::{
+    ChannelContext, ChannelHandler, Effect, HandleOutcome, Incarnation, JoinOutcome,
+};
 use super::handshake::Transport;
 use super::outbound::{Outbound, OutboundGauge, Overflow, Refused};
 use super::registry::{CommandSender, Recipient, Shared, SocketCommand};
@@ -360,8 +362,19 @@ impl<S: Transport> Connection<S> {
             return Ok(None);
         }
 
+        // Numbered before the join runs, so that a handler that hands its incarnation to
+        // others (ordered topics) never shares the number with a later one, joined or not.
+        self.next_incarnation += 1;
+        let incarnation = self.next_incarnation;
         let mut handler = factory(topic);
-        let mut ctx = ChannelContext::new(topic, join_ref, self.id);
+        let mut ctx = ChannelContext::new(Incarnation {
+            topic,
+            join_ref,
+            socket: self.id,
+            number: incarnation,
+            server: &self.shared,
+            commands: &self.self_sender,
+        });
         let outcome = handler.join(&mut ctx, &msg.payload);
         let ChannelContext { effects, block, .. } = ctx;
         self.block(block).await?;
@@ -371,8 +384,6 @@ impl<S: Transport> Connection<S> {
                     self.send_echo(join_reply(ReplyStatus::Error, max_clients_reached()), echo)?;
                     return Ok(None);
                 }
-                self.next_incarnation += 1;
-                let incarnation = self.next_incarnation;
                 let channel = Channel {
                     incarnation,
                     join_ref: join_ref.to_owned(),
@@ -453,7 +464,14 @@ impl<S: Transport> Connection<S> {
         };
         let join_ref = channel.join_ref.clone();
         let incarnation = channel.incarnation;
-        let mut ctx = ChannelContext::new(&topic, &join_ref, id);
+        let mut ctx = ChannelContext::new(Incarnation {
+            topic: &topic,
+            join_ref: &join_ref,
+            socket: id,
+            number: incarnation,
+            server: &self.shared,
+            commands: &self.self_sender,
+        });
         let outcome = channel.handler.handle_in(&mut ctx, &event, payload);
         let ChannelContext { effects, block, .. } = ctx;
         self.shared.touch(&topic);

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::MalformedFrame;
+use super::{MalformedFrame, OrderedFault};
 use crate::phoenix::codec::Message;
 
 /// The id of one connected socket, unique for the server's lifetime.
@@ -142,6 +142,15 @@ pub enum ServerEventKind {
         /// [`DevServerConfig::with_max_outbound_bytes`]:
         ///     super::DevServerConfig::with_max_outbound_bytes
         limit: usize,
+    },
+    /// An armed [`OrderedFault`] spoiled a live push of an ordered topic.
+    OrderedFault {
+        /// The topic.
+        topic: String,
+        /// The fault.
+        fault: OrderedFault,
+        /// The sequence number of the event, or the revision of the patch, it spoiled.
+        position: u64,
     },
     /// A topic session started.
     SessionStarted {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::registry::{CommandSender, Shared};
 use super::SocketId;
 use crate::phoenix::codec::{Payload, ReplyStatus};
 
@@ -169,23 +170,54 @@ pub(super) enum Effect {
 }
 
 /// What a handler can see and do besides returning its answer.
-#[derive(Debug)]
 pub struct ChannelContext<'a> {
     topic: &'a str,
     join_ref: &'a str,
     socket: SocketId,
     pub(super) effects: Vec<Effect>,
     pub(super) block: Duration,
+    /// The server, for handlers that share state across channels (ordered topics).
+    pub(super) server: &'a Arc<Shared>,
+    /// The socket's command queue and the incarnation's number on it: where deliveries from
+    /// outside the socket reach exactly this incarnation.
+    pub(super) commands: &'a CommandSender,
+    pub(super) incarnation: u64,
+}
+
+impl fmt::Debug for ChannelContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelContext")
+            .field("topic", &self.topic)
+            .field("join_ref", &self.join_ref)
+            .field("socket", &self.socket)
+            .field("incarnation", &self.incarnation)
+            .field("effects", &self.effects)
+            .field("block", &self.block)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a handler runs: the channel incarnation and the socket it lives on.
+pub(super) struct Incarnation<'a> {
+    pub(super) topic: &'a str,
+    pub(super) join_ref: &'a str,
+    pub(super) socket: SocketId,
+    pub(super) number: u64,
+    pub(super) server: &'a Arc<Shared>,
+    pub(super) commands: &'a CommandSender,
 }
 
 impl<'a> ChannelContext<'a> {
-    pub(super) fn new(topic: &'a str, join_ref: &'a str, socket: SocketId) -> Self {
+    pub(super) fn new(incarnation: Incarnation<'a>) -> Self {
         ChannelContext {
-            topic,
-            join_ref,
-            socket,
+            topic: incarnation.topic,
+            join_ref: incarnation.join_ref,
+            socket: incarnation.socket,
             effects: Vec::new(),
             block: Duration::ZERO,
+            server: incarnation.server,
+            commands: incarnation.commands,
+            incarnation: incarnation.number,
         }
     }
 

@@ -89,6 +89,7 @@ mod connection;
 mod events;
 mod handler;
 mod handshake;
+pub mod ordered;
 mod outbound;
 mod policy;
 mod registry;
@@ -111,6 +112,10 @@ pub use config::{DevServerConfig, DEFAULT_MAX_OUTBOUND_BYTES};
 pub use events::{ChannelEnd, ServerEvent, ServerEventKind, SessionEnd, SocketId};
 pub use handler::{
     ChannelContext, ChannelHandler, HandleOutcome, HandlerFactory, JoinOutcome, TopicPattern,
+};
+pub use ordered::{
+    OrderedError, OrderedFault, SequencedFormat, SequencedInfo, VersionedFormat, VersionedInfo,
+    VersionedMount, DEFAULT_REPLAY_WINDOW,
 };
 pub use policy::{MissingVsnPolicy, StalePushPolicy};
 pub use registry::{ServerView, SessionInfo, SocketInfo};

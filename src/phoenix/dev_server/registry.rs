@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::handler::{HandlerFactory, TopicPattern};
+use super::ordered::{OrderedKind, OrderedTopics};
 use super::outbound::OutboundGauge;
 use super::wire::Echo;
 use super::{
@@ -82,6 +83,8 @@ pub(super) type CommandSender = mpsc::UnboundedSender<SocketCommand>;
 pub(super) struct Route {
     pub(super) pattern: TopicPattern,
     pub(super) factory: HandlerFactory,
+    /// The ordered design the route serves, if any.
+    pub(super) ordered: Option<OrderedKind>,
 }
 
 /// Join faults configured through the handle.
@@ -125,7 +128,6 @@ impl Drop for Session {
     }
 }
 
-#[derive(Default)]
 struct State {
     next_socket: u64,
     next_generation: u64,
@@ -137,6 +139,7 @@ struct State {
     mute_heartbeats: bool,
     events: VecDeque<ServerEvent>,
     malformed: u64,
+    ordered: OrderedTopics,
 }
 
 /// Why a member could not be added to a topic's session.
@@ -163,6 +166,7 @@ impl Shared {
         routes: Vec<Route>,
         addr: std::net::SocketAddr,
     ) -> Self {
+        let replay_window = config.replay_window;
         Shared {
             config,
             routes,
@@ -171,7 +175,19 @@ impl Shared {
             #[cfg(feature = "tls")]
             tls: None,
             started: Instant::now(),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                next_socket: 0,
+                next_generation: 0,
+                next_presence_ref: 0,
+                sockets: BTreeMap::new(),
+                sessions: BTreeMap::new(),
+                ended_sessions: 0,
+                join_faults: Vec::new(),
+                mute_heartbeats: false,
+                events: VecDeque::new(),
+                malformed: 0,
+                ordered: OrderedTopics::new(replay_window),
+            }),
             changes: watch::Sender::new(0),
         }
     }
@@ -217,6 +233,19 @@ impl Shared {
             .iter()
             .find(|route| route.pattern.matches(topic))
             .map(|route| route.factory.clone())
+    }
+
+    /// The ordered design serving `topic`, if its route is ordered.
+    pub(super) fn ordered_route(&self, topic: &str) -> Option<OrderedKind> {
+        self.routes
+            .iter()
+            .find(|route| route.pattern.matches(topic))
+            .and_then(|route| route.ordered.clone())
+    }
+
+    /// Change the ordered topics and wake everyone waiting for a condition.
+    pub(super) fn ordered_update<R>(&self, f: impl FnOnce(&mut OrderedTopics) -> R) -> R {
+        self.update(|state, _| f(&mut state.ordered))
     }
 
     // --- events -----------------------------------------------------------------------------
@@ -823,6 +852,11 @@ pub struct SessionInfo {
 }
 
 impl ServerView<'_> {
+    /// The ordered topics' logs.
+    pub(super) fn ordered(&self) -> &OrderedTopics {
+        &self.state.ordered
+    }
+
     /// Connected sockets.
     pub fn socket_count(&self) -> usize {
         self.state.sockets.len()
