@@ -26,5 +26,6 @@ pub use crate::session::{
 };
 pub use client::{
     Client, ClientConfig, ClientConfigError, ConnectError, NoResources, Pusher, ResourceManager,
-    Room, SettleContext, SettleError, SettleFuture, SettleOnEvent, Subscription,
+    Room, SettleContext, SettleError, SettleFuture, SettleOnEvent, Subscription, TenantClient,
+    TenantError, TenantRoom,
 };

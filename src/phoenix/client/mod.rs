@@ -58,6 +58,7 @@ mod resources;
 mod room;
 mod socket;
 mod subscription;
+mod tenant;
 mod tls;
 
 use std::fmt;
@@ -75,6 +76,7 @@ pub use resources::{
 };
 pub use room::Room;
 pub use subscription::{Pusher, Subscription};
+pub use tenant::{TenantClient, TenantError, TenantRoom};
 
 use crate::codec::{Payload, Reply};
 use crate::engine::{RoomId, SubscriberId};
