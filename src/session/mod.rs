@@ -70,6 +70,7 @@ mod events;
 mod inbound;
 mod lifecycle;
 mod message;
+mod presence_query;
 mod pushes;
 mod socket;
 mod topics;
