@@ -196,14 +196,16 @@ fn check_request(
     })
 }
 
+/// What the subprotocols of an upgrade request carry: the auth token, and the subprotocol
+/// to answer with.
+type Subprotocols = (Option<String>, Option<&'static str>);
+
 /// The auth token and the subprotocol to answer with, as Phoenix 1.8 with `auth_token: true`
 /// does: a `base64url.bearer.phx.TOKEN` entry carries the token (standard base64 without
 /// padding, as phoenix.js encodes it), and the server answers with `phoenix`, the subprotocol
 /// phoenix.js offers beside it, so that the client's handshake completes. Subprotocols
 /// without `phoenix` are refused with 403, as Phoenix refuses them.
-fn check_subprotocols(
-    request: &Request,
-) -> Result<(Option<String>, Option<&'static str>), (StatusCode, String)> {
+fn check_subprotocols(request: &Request) -> Result<Subprotocols, (StatusCode, String)> {
     let offered: Vec<&str> = request
         .headers()
         .get_all(SUBPROTOCOL_HEADER)
