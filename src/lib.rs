@@ -64,6 +64,7 @@
 pub mod codec;
 pub mod engine;
 pub mod session;
+pub mod topic;
 
 #[cfg(feature = "phoenix")]
 pub mod phoenix;

@@ -1,16 +1,21 @@
 //! The official phoenix.js client, run in Node, against the dev server: `tests/js/conformance.mjs`
 //! asserts joins, errors, replies, push timeouts, broadcasts, duplicate topics, crash and
-//! rejoin, presence, binary frames and heartbeats.
+//! rejoin, presence (list and join, leave and sync callbacks), `channel.on` filtering, binary
+//! frames, heartbeats, the `authToken` subprotocol, and reconnecting after close codes.
+//!
+//! The script steers the server through this runner: it prints `@@steer {json}` and reads
+//! the answer, one JSON line, on its stdin (see [`steer`]).
 //!
 //! Needs Node.js and npm; the pinned client is installed on first run (`npm ci --prefix tests/js`).
 #![cfg(feature = "dev-server")]
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use channel_registry::phoenix::dev_server::{DevServer, DevServerConfig};
+use channel_registry::phoenix::dev_server::{DevServer, DevServerConfig, DevServerHandle};
+use serde_json::{json, Value};
 
 /// Upper bound for the whole script; it normally takes well under a second.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -54,7 +59,8 @@ async fn phoenix_js_client_conforms() {
             .expect("dev server starts");
     let url = server.url();
     let script = dir.join("conformance.mjs");
-    let run = tokio::task::spawn_blocking(move || run_node(&script, &url));
+    let handle = server.handle();
+    let run = tokio::task::spawn_blocking(move || run_node(&script, &url, &handle));
     let (status, stdout, stderr) = run.await.expect("the node runner does not panic");
 
     println!("{stdout}");
@@ -77,22 +83,77 @@ async fn phoenix_js_client_conforms() {
     );
 }
 
-/// Run `node script url`; returns the exit code (None if killed) and the captured output.
-fn run_node(script: &Path, url: &str) -> (Option<i32>, String, String) {
+/// What the script asks of the server: `{"op": ...}` with the op's arguments. Answers are
+/// JSON objects; an unknown op or bad arguments answer `{"error": ...}`.
+///
+/// - `close_all_sockets {code, reason}`: close every socket with a close frame.
+/// - `push {topic, event, payload}`: push to every member incarnation of `topic`.
+/// - `sockets`: the connected sockets' auth tokens and params.
+fn steer(server: &DevServerHandle, request: &Value) -> Value {
+    let text = |field: &str| request[field].as_str().unwrap_or_default().to_owned();
+    match request["op"].as_str() {
+        Some("close_all_sockets") => {
+            let code = request["code"]
+                .as_u64()
+                .and_then(|c| u16::try_from(c).ok())
+                .unwrap_or(1000);
+            json!({"addressed": server.close_all_sockets(code, &text("reason"))})
+        }
+        Some("push") => {
+            let payload = request["payload"].clone();
+            json!({"addressed": server.push(&text("topic"), &text("event"), payload)})
+        }
+        Some("sockets") => {
+            let sockets: Vec<Value> = server
+                .sockets()
+                .iter()
+                .map(|s| json!({"auth_token": s.auth_token, "params": s.params}))
+                .collect();
+            json!({"sockets": sockets})
+        }
+        _ => json!({"error": format!("unknown steer request {request}")}),
+    }
+}
+
+/// Marks a line of the script as a request to [`steer`].
+const STEER: &str = "@@steer ";
+
+/// Run `node script url`, answering its steer requests; returns the exit code (None if
+/// killed) and the captured output (steer requests left out).
+fn run_node(script: &Path, url: &str, server: &DevServerHandle) -> (Option<i32>, String, String) {
     let mut child = Command::new("node")
         .arg(script)
         .arg(url)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|error| {
             panic!("could not start `node` ({error}); install Node.js 18 or newer")
         });
-    let mut stdout_pipe = child.stdout.take().expect("piped stdout");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let stdout_pipe = child.stdout.take().expect("piped stdout");
     let mut stderr_pipe = child.stderr.take().expect("piped stderr");
+    let server = server.clone();
     let stdout_reader = std::thread::spawn(move || {
         let mut out = String::new();
-        let _ = stdout_pipe.read_to_string(&mut out);
+        for line in BufReader::new(stdout_pipe).lines() {
+            let Ok(line) = line else { break };
+            match line.strip_prefix(STEER) {
+                Some(request) => {
+                    let answer = match serde_json::from_str::<Value>(request) {
+                        Ok(request) => steer(&server, &request),
+                        Err(error) => json!({"error": format!("not JSON: {error}")}),
+                    };
+                    // The script may have exited; then nobody needs the answer.
+                    let _ = writeln!(stdin, "{answer}").and_then(|()| stdin.flush());
+                }
+                None => {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            }
+        }
         out
     });
     let stderr_reader = std::thread::spawn(move || {

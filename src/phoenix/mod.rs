@@ -19,6 +19,7 @@ pub mod dev_server;
 
 pub use crate::codec::{Payload, Reply, ReplyStatus};
 pub use crate::engine::{Config, FailReason, JoinRef, Phase, Switched, TopicStatus};
+pub use crate::session::presence::{PresenceEntry, PresenceEvent, PresenceList, PresenceMeta};
 pub use crate::session::{
     ChannelMessage, CloseReason, ConnectionState, JoinParams, LostReason, OverflowPolicy,
     PushError, ReconnectPolicy, RoomEvent, RoomState, SessionStats, ShownStatus, SocketStats,
@@ -26,5 +27,6 @@ pub use crate::session::{
 };
 pub use client::{
     Client, ClientConfig, ClientConfigError, ConnectError, NoResources, Pusher, ResourceManager,
-    Room, SettleContext, SettleError, SettleFuture, SettleOnEvent, Subscription,
+    Room, SettleContext, SettleError, SettleFuture, SettleOnEvent, Subscription, TenantClient,
+    TenantError, TenantRoom,
 };

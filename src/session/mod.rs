@@ -71,6 +71,7 @@ mod inbound;
 mod lifecycle;
 mod message;
 mod ordered;
+mod presence_query;
 mod pushes;
 mod socket;
 mod topics;

@@ -70,6 +70,7 @@ mod entry;
 mod error;
 mod js_object;
 mod payload;
+mod snapshot;
 mod sync;
 
 use std::collections::VecDeque;
@@ -78,6 +79,7 @@ use serde_json::Value;
 
 pub use entry::{PresenceEntry, PresenceMeta};
 pub use error::PresenceError;
+pub use snapshot::PresenceList;
 
 use payload::{parse_diff, parse_state, Diff};
 use sync::{sync_diff, sync_state, State};

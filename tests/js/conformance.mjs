@@ -4,8 +4,11 @@
 //
 // Prints one line per check and a final "N passed, M failed"; exits non-zero on any failure.
 // The server is expected to run with its built-in routes and short timings (a sync push a few
-// ms after a room join).
+// ms after a room join). Checks that need the server to act (push an event, close every
+// socket, list its sockets) ask the runner: `@@steer {json}` on stdout, the answer as one
+// JSON line on stdin (tests/phoenix_js_conformance.rs).
 
+import { createInterface } from "node:readline"
 import { isDeepStrictEqual } from "node:util"
 import { Presence, Socket } from "phoenix"
 import WebSocket from "ws"
@@ -70,6 +73,29 @@ function pushed(channel, event, payload, timeout) {
 function nextEvent(channel, event) {
   return within(WAIT_MS, `${event} on ${channel.topic}`, resolve => {
     const ref = channel.on(event, payload => { channel.off(event, ref); resolve(payload) })
+  })
+}
+
+const answers = createInterface({ input: process.stdin })
+const waitingForAnswers = []
+answers.on("line", line => {
+  const resolve = waitingForAnswers.shift()
+  if (resolve) resolve(JSON.parse(line))
+})
+
+/** Ask the runner to act on the server; resolve with its answer. */
+function steer(request) {
+  return within(WAIT_MS, `the runner's answer to ${JSON.stringify(request)}`, (resolve, reject) => {
+    waitingForAnswers.push(answer => answer.error ? reject(new Error(answer.error)) : resolve(answer))
+    console.log(`@@steer ${JSON.stringify(request)}`)
+  })
+}
+
+/** Resolve once `predicate()` holds, checked every few ms. */
+function eventually(what, predicate) {
+  return within(WAIT_MS, what, resolve => {
+    const poll = () => predicate() ? resolve() : setTimeout(poll, 5)
+    poll()
   })
 }
 
@@ -258,6 +284,99 @@ await check("heartbeats are answered", async () => {
   assert(socket.isConnected(), "the socket is still connected")
 })
 
+await check("presence calls onJoin, onLeave and onSync with their arguments", async () => {
+  const other = connect()
+  const carol = main.channel("presence:callbacks", { user: "carol" })
+  const presence = new Presence(carol)
+  const calls = []
+  const count = entry => entry ? entry.metas.length : null
+  presence.onJoin((key, current, joined) => calls.push(["join", key, count(current), count(joined)]))
+  presence.onLeave((key, current, left) => calls.push(["leave", key, count(current), count(left)]))
+  presence.onSync(() => calls.push(["sync", presence.list(key => key).sort()]))
+  const syncs = () => calls.filter(([kind]) => kind === "sync").length
+
+  await joinOk(carol)
+  await eventually("carol's first sync", () => syncs() === 1)
+  // The diff announcing carol arrives before her state: it waits, and is applied right after
+  // the state, joining carol's known connection again.
+  assertEqual(calls.splice(0), [["join", "carol", null, 1], ["join", "carol", 1, 1], ["sync", ["carol"]]], "on join")
+
+  const dave = other.channel("presence:callbacks", { user: "dave" })
+  await joinOk(dave)
+  await eventually("dave's join diff", () => syncs() === 1)
+  assertEqual(calls.splice(0), [["join", "dave", null, 1], ["sync", ["carol", "dave"]]], "dave joined")
+
+  dave.leave()
+  await eventually("dave's leave diff", () => syncs() === 1)
+  assertEqual(calls.splice(0), [["leave", "dave", 0, 1], ["sync", ["carol"]]], "dave left")
+})
+
+await check("channel.on gets only its event; onMessage sees every event", async () => {
+  const channel = main.channel("room:filterjs")
+  await joinOk(channel)
+  const onlyA = []
+  const every = []
+  channel.on("a", payload => onlyA.push(payload.n))
+  const onMessage = channel.onMessage
+  channel.onMessage = (event, payload, ref) => {
+    if (["a", "b", "c"].includes(event)) every.push(event)
+    return onMessage.call(channel, event, payload, ref)
+  }
+  for (const [n, event] of ["a", "b", "a", "c", "a"].entries()) {
+    assertEqual(await steer({ op: "push", topic: "room:filterjs", event, payload: { n } }), { addressed: 1 }, "push addressed")
+  }
+  await eventually("the last `a`", () => onlyA.includes(4))
+  assertEqual(onlyA, [0, 2, 4], "events seen by channel.on(\"a\")")
+  assertEqual(every, ["a", "b", "a", "c", "a"], "events seen by onMessage")
+})
+
+await check("authToken travels in Sec-WebSocket-Protocol, not in the URL", async () => {
+  const socket = connect({ authToken: "js-t0k3n", params: { room: "1" } })
+  await joinOk(socket.channel("room:authjs"))
+  const { sockets: connected } = await steer({ op: "sockets" })
+  const mine = connected.filter(s => s.auth_token === "js-t0k3n")
+  assertEqual(mine.length, 1, "sockets with the token")
+  assert(mine[0].params.some(([name, value]) => name === "room" && value === "1"), "params still in the URL")
+  assert(mine[0].params.every(([, value]) => !value.includes("t0k3n")), "the token is not in the URL")
+  socket.disconnect()
+})
+
+/** Close every socket with `code`; the channel of a fresh socket rejoins with a new join_ref. */
+async function rejoinsAfterClose(code, topic) {
+  const socket = connect()
+  const channel = socket.channel(topic)
+  let oks = 0
+  let rejoined
+  const rejoin = new Promise(resolve => { rejoined = resolve })
+  await within(WAIT_MS, `the first join of ${topic}`, resolve => {
+    channel.join().receive("ok", () => {
+      oks++
+      if (oks === 1) resolve()
+      if (oks === 2) rejoined()
+    })
+  })
+  const firstJoinRef = channel.joinRef()
+  const closed = within(WAIT_MS, `the close event (${code})`, resolve => socket.onClose(resolve))
+  const { addressed } = await steer({ op: "close_all_sockets", code, reason: "steered" })
+  assert(addressed >= 1, `sockets closed: ${addressed}`)
+  assertEqual((await closed).code, code, "close code seen by phoenix.js")
+  await within(WAIT_MS, `the rejoin of ${topic}`, resolve => rejoin.then(resolve))
+  assert(channel.joinRef() !== firstJoinRef, "the rejoin has a new join_ref")
+  assertEqual(await pushed(channel, "echo", { code }), { status: "ok", response: { code } }, "echo after the rejoin")
+  socket.disconnect()
+}
+
+await check("a server close with 1012 (restart) reconnects and rejoins", async () => {
+  await rejoinsAfterClose(1012, "room:restart")
+})
+
+// phoenix.js 1.8.16 reconnects after any close it did not ask for, 1000 included (proxies and
+// load balancers close with 1000 too).
+await check("a server close with 1000 (normal) also reconnects and rejoins", async () => {
+  await rejoinsAfterClose(1000, "room:normal")
+})
+
+answers.close()
 for (const socket of sockets) socket.disconnect()
 console.log(`${passed} passed, ${failed} failed`)
 process.exit(failed === 0 ? 0 : 1)

@@ -28,6 +28,7 @@ use crate::phoenix::client::inbox::InboxSender;
 use crate::phoenix::client::resources::{ResourceManager, SettleContext};
 use crate::phoenix::client::socket::{self, Reader, Writer, Ws};
 use crate::phoenix::client::Pusher;
+use crate::session::presence::{PresenceEvent, PresenceList};
 use crate::session::{
     CloseReason, ConnectionId, ConnectionState, Diagnostic, Disconnect, Event, Output, PushError,
     PushId, PushOptions, PushTarget, Recipient, ResourceEffect, RoomEvent, RoomState, Session,
@@ -45,6 +46,8 @@ pub(crate) enum Command {
         options: SubscribeOptions,
         sink: InboxSender<SubscriptionEvent>,
         state: watch::Sender<SubscriptionState>,
+        /// Where the presence list goes, when the subscription tracks it.
+        presence: Option<watch::Sender<PresenceList>>,
         reply: oneshot::Sender<Result<(), SubscribeError>>,
     },
     Unsubscribe {
@@ -101,6 +104,7 @@ pub(crate) enum Command {
 struct SubSink {
     sink: InboxSender<SubscriptionEvent>,
     state: watch::Sender<SubscriptionState>,
+    presence: Option<watch::Sender<PresenceList>>,
 }
 
 struct RoomSink {
@@ -202,6 +206,7 @@ impl Driver {
                 options,
                 sink,
                 state,
+                presence,
                 reply,
             } => {
                 let result = self.session.subscribe(id, &topic, options, at);
@@ -209,7 +214,15 @@ impl Driver {
                     if let Some(s) = self.session.subscription_state(id) {
                         state.send_replace(s);
                     }
-                    self.subs.insert(id, SubSink { sink, state });
+                    self.subs.insert(
+                        id,
+                        SubSink {
+                            sink,
+                            state,
+                            presence,
+                        },
+                    );
+                    self.refresh_presence(id);
                 }
                 if reply.send(result).is_err() {
                     // The caller gave up before getting its handle.
@@ -471,6 +484,9 @@ impl Driver {
                 self.connection.send_replace(state);
             }
             Event::Subscription { id, event } => {
+                if matches!(event, SubscriptionEvent::Presence(PresenceEvent::Sync)) {
+                    self.refresh_presence(id);
+                }
                 let state = match &event {
                     SubscriptionEvent::Failed { reason, detail } => SubscriptionState::Failed {
                         reason: *reason,
@@ -557,6 +573,16 @@ impl Driver {
         }
         if closed {
             self.subs.remove(&id);
+        }
+    }
+
+    /// Publishes the presence list of subscription `id`, if it tracks it.
+    fn refresh_presence(&self, id: SubscriberId) {
+        let Some(watch) = self.subs.get(&id).and_then(|sub| sub.presence.as_ref()) else {
+            return;
+        };
+        if let Some(presence) = self.session.presence(id) {
+            watch.send_replace(presence.snapshot());
         }
     }
 

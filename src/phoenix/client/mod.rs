@@ -58,6 +58,7 @@ mod resources;
 mod room;
 mod socket;
 mod subscription;
+mod tenant;
 mod tls;
 
 use std::fmt;
@@ -75,9 +76,11 @@ pub use resources::{
 };
 pub use room::Room;
 pub use subscription::{Pusher, Subscription};
+pub use tenant::{TenantClient, TenantError, TenantRoom};
 
 use crate::codec::{Payload, Reply};
 use crate::engine::{RoomId, SubscriberId};
+use crate::session::presence::PresenceList;
 use crate::session::{
     redact_query, CloseReason, ConnectionState, PushError, PushId, PushOptions, PushTarget,
     RoomState, Session, SessionStats, SubscribeError, SubscribeOptions, SubscriptionState,
@@ -258,14 +261,20 @@ impl Client {
         let (state_tx, state_rx) = watch::channel(SubscriptionState::Managed(
             crate::engine::TopicStatus::Offline,
         ));
+        let options: SubscribeOptions = options.into();
+        let (presence_tx, presence_rx) = options
+            .presence
+            .then(|| watch::channel(PresenceList::default()))
+            .unzip();
         let (reply, answer) = oneshot::channel();
         let topic: Arc<str> = Arc::from(topic);
         let sent = self.inner.send(Command::Subscribe {
             id,
             topic: Arc::clone(&topic),
-            options: options.into(),
+            options,
             sink,
             state: state_tx,
+            presence: presence_tx,
             reply,
         });
         let gone = || SubscribeError::Closed {
@@ -275,13 +284,10 @@ impl Client {
             return Err(gone());
         }
         answer.await.map_err(|_| gone())??;
-        Ok(Subscription::new(
-            Arc::clone(&self.inner),
-            topic,
-            id,
-            events,
-            state_rx,
-        ))
+        Ok(
+            Subscription::new(Arc::clone(&self.inner), topic, id, events, state_rx)
+                .with_presence(presence_rx),
+        )
     }
 
     /// A new room named `name` (the name is for logs). It shows nothing until

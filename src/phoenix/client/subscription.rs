@@ -13,6 +13,7 @@ use crate::codec::{Payload, Reply};
 use crate::engine::{JoinRef, SubscriberId};
 use crate::phoenix::client::inbox::{InboxReceiver, Received};
 use crate::phoenix::client::ClientInner;
+use crate::session::presence::PresenceList;
 use crate::session::{
     ChannelMessage, CloseReason, PushError, PushOptions, PushTarget, SubscribeError,
     SubscriptionEvent, SubscriptionState,
@@ -33,6 +34,7 @@ pub struct Subscription {
     id: SubscriberId,
     events: InboxReceiver<SubscriptionEvent>,
     state: watch::Receiver<SubscriptionState>,
+    presence: Option<watch::Receiver<PresenceList>>,
 }
 
 impl fmt::Debug for Subscription {
@@ -60,7 +62,32 @@ impl Subscription {
             id,
             events,
             state,
+            presence: None,
         }
+    }
+
+    /// The subscription with its presence list's watch.
+    pub(crate) fn with_presence(mut self, presence: Option<watch::Receiver<PresenceList>>) -> Self {
+        self.presence = presence;
+        self
+    }
+
+    /// Who is on the topic now, for a subscription made with
+    /// [`SubscribeOptions::with_presence`](crate::session::SubscribeOptions::with_presence)
+    /// (`None` otherwise): the list as of the latest
+    /// [`PresenceEvent::Sync`](crate::session::presence::PresenceEvent::Sync)
+    /// the client handled, which may be ahead of the events this stream has
+    /// yielded so far. Cheap: a shared snapshot, no round trip to the
+    /// client's task. Empty and not [synced](PresenceList::is_synced) until
+    /// the first `presence_state` of the current join.
+    pub fn presence(&self) -> Option<PresenceList> {
+        self.presence.as_ref().map(|watch| watch.borrow().clone())
+    }
+
+    /// A receiver that wakes on every presence sync (`None` for a
+    /// subscription without presence): for a task that renders the list.
+    pub fn presence_watch(&self) -> Option<watch::Receiver<PresenceList>> {
+        self.presence.clone()
     }
 
     /// The topic.

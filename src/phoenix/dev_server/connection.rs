@@ -50,12 +50,13 @@ pub(super) async fn run<S: Transport>(
     ws: WebSocketStream<S>,
     params: Vec<(String, String)>,
     protocol: WireProtocol,
+    auth_token: Option<String>,
 ) {
     let (sink, inbound) = ws.split();
     let gauge = Arc::new(OutboundGauge::default());
     let outbound = Outbound::start(sink, shared.config.max_outbound_bytes, Arc::clone(&gauge));
     let (sender, commands) = mpsc::unbounded_channel();
-    let id = shared.register_socket(sender.clone(), params, protocol, gauge);
+    let id = shared.register_socket(sender.clone(), params, protocol, auth_token, gauge);
     let connection = Connection {
         id,
         codec: Codec::new().with_max_frame_size(shared.config.max_frame_size),

@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::registry::Shared;
@@ -60,10 +60,15 @@ async fn upgrade<S: Transport>(shared: Arc<Shared>, stream: S, deadline: Instant
     let mut accepted = None;
     let mut refusal = None;
     let missing_vsn = shared.config.missing_vsn;
-    let callback = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+    let callback = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
         match check_request(request, missing_vsn) {
-            Ok(params) => {
-                accepted = Some(params);
+            Ok(upgrade) => {
+                if let Some(chosen) = upgrade.subprotocol {
+                    response
+                        .headers_mut()
+                        .insert(SUBPROTOCOL_HEADER, HeaderValue::from_static(chosen));
+                }
+                accepted = Some(upgrade);
                 Ok(response)
             }
             Err((status, reason)) => {
@@ -101,15 +106,44 @@ async fn upgrade<S: Transport>(shared: Arc<Shared>, stream: S, deadline: Instant
             return;
         }
     };
-    let (params, protocol) = accepted.unwrap_or((Vec::new(), WireProtocol::V2));
-    super::connection::run(shared, ws, params, protocol).await;
+    let accepted = accepted.unwrap_or(Accepted {
+        params: Vec::new(),
+        protocol: WireProtocol::V2,
+        auth_token: None,
+        subprotocol: None,
+    });
+    super::connection::run(
+        shared,
+        ws,
+        accepted.params,
+        accepted.protocol,
+        accepted.auth_token,
+    )
+    .await;
 }
 
-/// What an accepted upgrade request asked for: its query parameters and protocol.
-type Accepted = (Vec<(String, String)>, WireProtocol);
+/// The request header that carries the subprotocols (and the auth token).
+const SUBPROTOCOL_HEADER: &str = "sec-websocket-protocol";
+/// The subprotocol a Phoenix 1.8 socket with `auth_token: true` answers with.
+const PHOENIX_SUBPROTOCOL: &str = "phoenix";
+/// How phoenix.js 1.8 (`authToken`) sends a token among the subprotocols.
+const AUTH_TOKEN_PREFIX: &str = "base64url.bearer.phx.";
+
+/// What an accepted upgrade request asked for.
+struct Accepted {
+    /// Its query parameters.
+    params: Vec<(String, String)>,
+    /// The wire protocol it speaks.
+    protocol: WireProtocol,
+    /// The token it sent in `Sec-WebSocket-Protocol`.
+    auth_token: Option<String>,
+    /// The subprotocol to answer with.
+    subprotocol: Option<&'static str>,
+}
 
 /// Accept `…/websocket?vsn=2.0.0` (and V1 if the policy falls back to it); refuse `reject=1`
-/// with 403 as a refusing `connect/3` does.
+/// with 403 as a refusing `connect/3` does. Subprotocols are read as a Phoenix 1.8 socket
+/// mounted with `auth_token: true` reads them (see [`check_subprotocols`]).
 fn check_request(
     request: &Request,
     missing_vsn: MissingVsnPolicy,
@@ -153,5 +187,104 @@ fn check_request(
             "connection refused by connect (reject=1)".to_owned(),
         ));
     }
-    Ok((params, protocol))
+    let (auth_token, subprotocol) = check_subprotocols(request)?;
+    Ok(Accepted {
+        params,
+        protocol,
+        auth_token,
+        subprotocol,
+    })
+}
+
+/// What the subprotocols of an upgrade request carry: the auth token, and the subprotocol
+/// to answer with.
+type Subprotocols = (Option<String>, Option<&'static str>);
+
+/// The auth token and the subprotocol to answer with, as Phoenix 1.8 with `auth_token: true`
+/// does: a `base64url.bearer.phx.TOKEN` entry carries the token (standard base64 without
+/// padding, as phoenix.js encodes it), and the server answers with `phoenix`, the subprotocol
+/// phoenix.js offers beside it, so that the client's handshake completes. Subprotocols
+/// without `phoenix` are refused with 403, as Phoenix refuses them.
+fn check_subprotocols(request: &Request) -> Result<Subprotocols, (StatusCode, String)> {
+    let offered: Vec<&str> = request
+        .headers()
+        .get_all(SUBPROTOCOL_HEADER)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|protocol| !protocol.is_empty())
+        .collect();
+    let mut token = None;
+    for protocol in &offered {
+        if let Some(encoded) = protocol.strip_prefix(AUTH_TOKEN_PREFIX) {
+            let decoded = decode_base64(encoded).ok_or_else(|| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    "the auth token in Sec-WebSocket-Protocol is not base64 without padding"
+                        .to_owned(),
+                )
+            })?;
+            token = Some(String::from_utf8_lossy(&decoded).into_owned());
+        }
+    }
+    let others = offered
+        .iter()
+        .filter(|protocol| !protocol.starts_with(AUTH_TOKEN_PREFIX))
+        .count();
+    if others == 0 {
+        return Ok((token, None));
+    }
+    if offered.contains(&PHOENIX_SUBPROTOCOL) {
+        return Ok((token, Some(PHOENIX_SUBPROTOCOL)));
+    }
+    Err((
+        StatusCode::FORBIDDEN,
+        format!("no supported subprotocol offered; this socket speaks {PHOENIX_SUBPROTOCOL:?}"),
+    ))
+}
+
+/// Standard base64 (`+`, `/`) without padding; `None` for anything else.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    fn value(c: u8) -> Option<u32> {
+        Some(u32::from(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        }))
+    }
+    if text.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for chunk in text.as_bytes().chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= value(c)? << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_base64;
+
+    #[test]
+    fn base64_without_padding_decodes_as_phoenix_does() {
+        assert_eq!(decode_base64("").as_deref(), Some(&b""[..]));
+        assert_eq!(decode_base64("Zg").as_deref(), Some(&b"f"[..]));
+        assert_eq!(decode_base64("Zm8").as_deref(), Some(&b"fo"[..]));
+        assert_eq!(decode_base64("Zm9v").as_deref(), Some(&b"foo"[..]));
+        assert_eq!(decode_base64("MTIzNA").as_deref(), Some(&b"1234"[..]));
+        assert_eq!(decode_base64("+/8").as_deref(), Some(&b"\xfb\xff"[..]));
+        assert_eq!(decode_base64("Zm9v="), None);
+        assert_eq!(decode_base64("Z"), None);
+        assert_eq!(decode_base64("Zm-v"), None);
+    }
 }

@@ -73,6 +73,14 @@
 //! or DER) and the server speaks `wss://` (rustls, ring provider);
 //! [`url`](DevServerHandle::url) then returns a `wss://` URL.
 //!
+//! # Auth tokens
+//!
+//! Like a Phoenix 1.8 socket mounted with `auth_token: true`, the server reads a token sent
+//! among the WebSocket subprotocols (`base64url.bearer.phx.TOKEN`, phoenix.js 1.8
+//! `authToken`), answers with the `phoenix` subprotocol offered beside it, and shows the
+//! decoded token in [`SocketInfo::auth_token`]. Subprotocols without `phoenix` are refused
+//! with 403.
+//!
 //! # Steering and observing
 //!
 //! Tests steer the server through a cloneable [`DevServerHandle`] — fault knobs (delay or fail

@@ -98,6 +98,7 @@ struct SocketEntry {
     commands: CommandSender,
     params: Vec<(String, String)>,
     protocol: WireProtocol,
+    auth_token: Option<String>,
     outbound: Arc<OutboundGauge>,
     joined: BTreeMap<String, String>,
 }
@@ -282,6 +283,7 @@ impl Shared {
         commands: CommandSender,
         params: Vec<(String, String)>,
         protocol: WireProtocol,
+        auth_token: Option<String>,
         outbound: Arc<OutboundGauge>,
     ) -> SocketId {
         let capacity = self.config.event_log_capacity;
@@ -294,6 +296,7 @@ impl Shared {
                     commands,
                     params,
                     protocol,
+                    auth_token,
                     outbound,
                     joined: BTreeMap::new(),
                 },
@@ -827,6 +830,9 @@ pub struct SocketInfo {
     pub params: Vec<(String, String)>,
     /// The protocol it speaks.
     pub protocol: WireProtocol,
+    /// The token it sent in `Sec-WebSocket-Protocol` (phoenix.js 1.8 `authToken`), decoded,
+    /// as a Phoenix 1.8 socket mounted with `auth_token: true` hands it to `connect/3`.
+    pub auth_token: Option<String>,
     /// Its joined channels as `(topic, join_ref)`, sorted by topic.
     pub joined: Vec<(String, String)>,
     /// Bytes queued for it and not yet written to the socket: what a client that does not
@@ -876,6 +882,7 @@ impl ServerView<'_> {
                 id: *id,
                 params: entry.params.clone(),
                 protocol: entry.protocol,
+                auth_token: entry.auth_token.clone(),
                 joined: entry
                     .joined
                     .iter()
