@@ -4,6 +4,7 @@
 //! channel-registry-model check [--cfg ci|large] [--set field=value]... [--threads N] [--reference]
 //! channel-registry-model explore [ADDR] [--cfg ci|large] [--reference]
 //! channel-registry-model counterexamples [--svg-dir DIR]
+//! channel-registry-model replay FILE
 //! ```
 
 use std::path::PathBuf;
@@ -26,7 +27,12 @@ const USAGE: &str = "usage:
   channel-registry-model counterexamples [--svg-dir DIR]
       the reference design's four bugs: shortest traces, and the real engine
       under the same configurations; each trace is also drawn as a sequence
-      diagram in DIR (default: the model crate's docs/counterexamples)";
+      diagram in DIR (default: the model crate's docs/counterexamples)
+  channel-registry-model replay FILE
+      re-run a session recording (JSON lines, e.g. from the client's
+      ClientConfig::with_recording) through a fresh session: the engine is
+      audited after every input and every output compared with the recorded
+      one; exits non-zero at the first difference";
 
 struct Args {
     cmd: String,
@@ -36,6 +42,7 @@ struct Args {
     reference: bool,
     addr: String,
     svg_dir: PathBuf,
+    file: Option<PathBuf>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -49,6 +56,7 @@ fn parse() -> Result<Args, String> {
         reference: false,
         addr: "127.0.0.1:3000".to_owned(),
         svg_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/counterexamples")),
+        file: None,
     };
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -77,6 +85,9 @@ fn parse() -> Result<Args, String> {
             other if args.cmd == "explore" && !other.starts_with('-') => {
                 args.addr = other.to_owned()
             }
+            other if args.cmd == "replay" && args.file.is_none() && !other.starts_with('-') => {
+                args.file = Some(other.into())
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -100,6 +111,7 @@ fn main() -> ExitCode {
         ("explore", false) => explore::<Engine>(&args),
         ("explore", true) => explore::<Reference>(&args),
         ("counterexamples", _) => counterexamples(&args),
+        ("replay", _) => replay(&args),
         ("help" | "--help" | "-h", _) => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -227,4 +239,59 @@ fn counterexamples(args: &Args) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Replays a recording line by line, with a progress line on long ones.
+fn replay(args: &Args) -> ExitCode {
+    use std::io::BufRead;
+
+    use channel_registry::session::record::Replayer;
+
+    let Some(path) = &args.file else {
+        eprintln!("replay needs the recording's FILE\n{USAGE}");
+        return ExitCode::FAILURE;
+    };
+    let shown = path.display();
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) => {
+            eprintln!("cannot open {shown}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Any instant stands for the recorded session's start.
+    #[allow(clippy::disallowed_methods)]
+    let base = std::time::Instant::now();
+    let mut replayer: Option<Replayer> = None;
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let number = i + 1;
+        let line = match line {
+            Ok(line) => line,
+            Err(error) => {
+                eprintln!("cannot read line {number} of {shown}: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let step = match &mut replayer {
+            Some(replayer) => replayer.line(number, &line),
+            None => Replayer::new(&line, base).map(|r| replayer = Some(r)),
+        };
+        if let Err(error) = step {
+            eprintln!("{shown}: {error}");
+            return ExitCode::FAILURE;
+        }
+        if number % 100_000 == 0 {
+            eprintln!("  {number} lines replayed");
+        }
+    }
+    let Some(replayer) = replayer else {
+        eprintln!("{shown} is empty: a recording starts with its header line");
+        return ExitCode::FAILURE;
+    };
+    let s = replayer.summary();
+    println!(
+        "{shown}: {} lines, {} inputs over {:?}, {} outputs: all equal, engine audit clean",
+        s.lines, s.inputs, s.span, s.outputs
+    );
+    ExitCode::SUCCESS
 }

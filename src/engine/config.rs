@@ -6,7 +6,7 @@ use crate::engine::error::ConfigError;
 
 /// How the engine behaves. `Config::default()` follows phoenix.js and the
 /// Phoenix server defaults; see each field.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Config {
     /// Whether topics settle (wait for their resources' first sync) before
     /// becoming active, unless a topic says otherwise. Default: off.
@@ -42,7 +42,7 @@ pub struct Config {
 }
 
 /// Limits checked on every subscribe and switch.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Topics the registry manages at once. Default 100, the Phoenix per-socket
     /// channel limit. A draining topic is closed early to make room.

@@ -170,6 +170,14 @@ impl fmt::Debug for JoinParams {
     }
 }
 
+/// Join params as a recording sees them.
+pub(crate) enum ParamsView<'a> {
+    Empty,
+    Json(&'a Value),
+    /// The provider's identity (its address).
+    Provider(usize),
+}
+
 /// Why join params could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -258,6 +266,19 @@ impl JoinParams {
             params,
             settling: self.settling,
         })
+    }
+
+    /// What a recording keeps of these params: their JSON, or the identity
+    /// of their provider (never called here), and the settling choice.
+    pub(crate) fn view(&self) -> (ParamsView<'_>, Option<bool>) {
+        let view = match &self.source {
+            ParamsSource::Empty => ParamsView::Empty,
+            ParamsSource::Json(value) => ParamsView::Json(value),
+            ParamsSource::Provider(provider) => {
+                ParamsView::Provider(Arc::as_ptr(provider).cast::<()>() as usize)
+            }
+        };
+        (view, self.settling)
     }
 
     /// The payload of one join.

@@ -77,6 +77,7 @@ mod socket;
 mod topics;
 
 pub mod presence;
+pub mod record;
 pub mod stream;
 
 use std::collections::VecDeque;

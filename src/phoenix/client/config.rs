@@ -39,6 +39,8 @@ pub struct ClientConfig {
     pub(crate) write_buffer: usize,
     pub(crate) resources: Option<Arc<dyn ResourceManager>>,
     pub(crate) tls: crate::phoenix::client::tls::TlsConfig,
+    pub(crate) recording: Option<std::path::PathBuf>,
+    pub(crate) recording_secrets: bool,
 }
 
 impl Default for ClientConfig {
@@ -50,6 +52,8 @@ impl Default for ClientConfig {
             write_buffer: 64 * 1024 * 1024,
             resources: None,
             tls: Default::default(),
+            recording: None,
+            recording_secrets: false,
         }
     }
 }
@@ -63,6 +67,8 @@ impl fmt::Debug for ClientConfig {
             .field("write_buffer", &self.write_buffer)
             .field("resources", &self.resources.is_some())
             .field("tls", &self.tls)
+            .field("recording", &self.recording)
+            .field("recording_secrets", &self.recording_secrets)
             .finish()
     }
 }
@@ -83,6 +89,28 @@ impl ClientConfig {
     /// The engine configuration in use.
     pub fn engine(&self) -> &Config {
         self.session.engine()
+    }
+
+    /// Records every input the client gives its session and every output it
+    /// takes, as JSON lines in the file `path` (created or truncated at
+    /// connect), for [replay](crate::session::record) through the pure
+    /// session: a run that hit a bug becomes a file that reproduces it.
+    /// Socket params, the auth token and join params are redacted unless
+    /// [`ClientConfig::with_recording_secrets`] says otherwise. Writing
+    /// blocks the client's task for as long as the disk takes: for
+    /// debugging, on local disk.
+    #[must_use]
+    pub fn with_recording(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.recording = Some(path.into());
+        self
+    }
+
+    /// Keep secrets (socket params, the auth token, join params) in the
+    /// recording instead of redacting them (default: redacted).
+    #[must_use]
+    pub fn with_recording_secrets(mut self, keep: bool) -> Self {
+        self.recording_secrets = keep;
+        self
     }
 
     /// The session configuration in use (the endpoint is set at connect).

@@ -1,5 +1,5 @@
 //! The client's task: IO only. It moves bytes between the socket and the
-//! [`Session`], sleeps until the session's next deadline, and maps the
+//! [`Session`](crate::session::Session), sleeps until the session's next deadline, and maps the
 //! session's ids to the application's queues, watches and oneshots. Every
 //! protocol and lifecycle decision is the session's.
 //!
@@ -25,15 +25,15 @@ use crate::engine::{JoinRef, RoomId, SubscriberId, Switched};
 use crate::phoenix::client::config::ClientConfig;
 use crate::phoenix::client::error::ConnectError;
 use crate::phoenix::client::inbox::InboxSender;
+use crate::phoenix::client::recording::RecordedSession;
 use crate::phoenix::client::resources::{ResourceManager, SettleContext};
 use crate::phoenix::client::socket::{self, Reader, Writer, Ws};
 use crate::phoenix::client::Pusher;
 use crate::session::presence::{PresenceEvent, PresenceList};
 use crate::session::{
     CloseReason, ConnectionId, ConnectionState, Diagnostic, Disconnect, Event, Output, PushError,
-    PushId, PushOptions, PushTarget, Recipient, ResourceEffect, RoomEvent, RoomState, Session,
-    SessionStats, SubscribeError, SubscribeOptions, SubscriptionEvent, SubscriptionState,
-    TopicListing,
+    PushId, PushOptions, PushTarget, Recipient, ResourceEffect, RoomEvent, RoomState, SessionStats,
+    SubscribeError, SubscribeOptions, SubscriptionEvent, SubscriptionState, TopicListing,
 };
 
 type Connecting = Pin<Box<dyn Future<Output = Result<Ws, ConnectError>> + Send>>;
@@ -120,7 +120,7 @@ struct Open {
 }
 
 pub(crate) struct Driver {
-    session: Session,
+    session: RecordedSession,
     config: Arc<ClientConfig>,
     commands: mpsc::UnboundedReceiver<Command>,
     /// For settling tasks: a weak sender, so the task ends when every handle
@@ -145,7 +145,7 @@ pub(crate) struct Driver {
 impl Driver {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        session: Session,
+        session: RecordedSession,
         config: Arc<ClientConfig>,
         commands: mpsc::UnboundedReceiver<Command>,
         weak: mpsc::WeakUnboundedSender<Command>,
@@ -234,7 +234,7 @@ impl Driver {
                 self.subs.remove(&id);
             }
             Command::OpenRoom { id, sink, state } => {
-                if self.session.open_room(id).is_ok() {
+                if self.session.open_room(id, at).is_ok() {
                     self.rooms.insert(id, RoomSink { sink, state });
                 } else {
                     state.send_modify(|s| {

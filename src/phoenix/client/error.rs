@@ -48,6 +48,18 @@ pub enum ConnectError {
     /// The client's task ended before the first connection completed.
     #[error("{0}")]
     TaskEnded(&'static str),
+    /// The recording file asked for could not be created or written.
+    #[error(
+        "could not write the recording {}: {error}; check that its folder exists and is \
+         writable, or drop ClientConfig::with_recording",
+        path.display()
+    )]
+    Recording {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the file system said.
+        error: std::io::Error,
+    },
 }
 
 /// Why a [`ClientConfig`](super::ClientConfig) was refused.

@@ -54,6 +54,7 @@ mod config;
 mod driver;
 mod error;
 mod inbox;
+mod recording;
 mod resources;
 mod room;
 mod socket;
@@ -204,8 +205,15 @@ impl Client {
             other => ConnectError::Config(other.into()),
         })?;
         let shown = redact_query(endpoint).to_owned();
-        let session = Session::new(session_config, tokio::time::Instant::now().into_std())
-            .map_err(|e| ConnectError::Config(e.into()))?;
+        let start = tokio::time::Instant::now().into_std();
+        let session =
+            Session::new(session_config, start).map_err(|e| ConnectError::Config(e.into()))?;
+        let session = recording::RecordedSession::new(
+            session,
+            start,
+            config.recording.as_deref(),
+            config.recording_secrets,
+        )?;
         let (commands, receiver) = mpsc::unbounded_channel();
         let (first_tx, first_rx) = oneshot::channel();
         let (state_tx, state_rx) = watch::channel(ConnectionState::Idle);
