@@ -52,6 +52,7 @@ pub mod registry;
 pub mod report;
 pub mod server;
 pub mod state;
+pub mod streams;
 pub mod svg;
 pub mod trace;
 
