@@ -89,25 +89,26 @@ pub struct StreamsCfg {
 }
 
 impl StreamsCfg {
-    /// The sequenced configuration CI checks: three events, a window of
+    /// The sequenced configuration CI checks: four events, a window of
     /// two, one held event at most (so a second event past a gap
-    /// overflows), acknowledgements every two positions, two faults.
+    /// overflows), acknowledgements every two positions, three frames in
+    /// flight, three faults.
     pub fn sequenced() -> StreamsCfg {
         StreamsCfg {
             mode: StreamMode::Sequenced,
-            events: 3,
+            events: 4,
             window: 2,
             max_held: 1,
             ack_every: 2,
             versions: 0,
-            in_flight: 2,
-            faults: 2,
+            in_flight: 3,
+            faults: 3,
             strict_loss: false,
         }
     }
 
     /// The versioned configuration CI checks: a room over two topics, three
-    /// versions per incarnation, two faults.
+    /// versions per incarnation, two frames in flight, three faults.
     pub fn versioned() -> StreamsCfg {
         StreamsCfg {
             mode: StreamMode::Versioned,
@@ -117,7 +118,7 @@ impl StreamsCfg {
             ack_every: 1,
             versions: 3,
             in_flight: 2,
-            faults: 2,
+            faults: 3,
             strict_loss: false,
         }
     }
