@@ -302,10 +302,7 @@ impl StreamsModel {
     fn drain(&self, s: &mut State, t: u8) {
         let ti = usize::from(t);
         let mut leave = None;
-        loop {
-            let Some(out) = s.topics[ti].stream.as_mut().and_then(|x| x.poll_output()) else {
-                break;
-            };
+        while let Some(out) = s.topics[ti].stream.as_mut().and_then(|x| x.poll_output()) {
             match out {
                 StreamOutput::Deliver { position, item } => self.delivered(s, t, position, item),
                 StreamOutput::Lost { from, to } => {
