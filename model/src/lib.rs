@@ -17,6 +17,12 @@
 //! counterexample for each of its four known bugs ([`bugs`]), while the real
 //! engine, under the same configurations, has none.
 //!
+//! A second, independent model ([`streams`]) checks the ordered streams of
+//! the session layer (DESIGN §5, invariant 10): the real `OrderedStream`
+//! against a sequenced log with a replay window and a room over two
+//! versioned topics, under crashes, socket drops, duplicate joins, lost,
+//! duplicated and reordered frames, and skipped versions.
+//!
 //! # Keeping the space small without losing behaviours
 //!
 //! The CI configuration ([`ModelCfg::ci`]) is checked exhaustively,
@@ -52,6 +58,7 @@ pub mod registry;
 pub mod report;
 pub mod server;
 pub mod state;
+pub mod streams;
 pub mod svg;
 pub mod trace;
 

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! channel-registry-model check [--cfg ci|large] [--set field=value]... [--threads N] [--reference]
+//! channel-registry-model check streams [--cfg ci|sequenced|versioned] [--set field=value]... [--threads N]
 //! channel-registry-model explore [ADDR] [--cfg ci|large] [--reference]
+//! channel-registry-model explore streams [ADDR] [--cfg sequenced|versioned]
 //! channel-registry-model counterexamples [--svg-dir DIR]
 //! channel-registry-model replay FILE
 //! ```
@@ -14,6 +16,7 @@ use channel_registry::engine::Engine;
 use channel_registry_model::bugs::Bug;
 use channel_registry_model::properties::Inv;
 use channel_registry_model::report::{self, Verdict};
+use channel_registry_model::streams::{self, StreamsCfg};
 use channel_registry_model::{svg, trace};
 use channel_registry_model::{ChannelModel, ModelCfg, Reference, Registry};
 use stateright::Model;
@@ -22,7 +25,11 @@ const USAGE: &str = "usage:
   channel-registry-model check [--cfg ci|large] [--set field=value]... [--threads N] [--reference]
       check every property exhaustively (depth-first), with progress;
       --set overrides one field of the configuration (e.g. ops=5, settling=off)
+  channel-registry-model check streams [--cfg ci|sequenced|versioned] [--set field=value]... [--threads N]
+      the ordered-streams model: the real OrderedStream against a server with a
+      replay window (sequenced) and a room over two versioned topics; ci checks both
   channel-registry-model explore [ADDR] [--cfg ci|large] [--reference]
+  channel-registry-model explore streams [ADDR] [--cfg sequenced|versioned]
       serve the stateright Explorer (default 127.0.0.1:3000)
   channel-registry-model counterexamples [--svg-dir DIR]
       the reference design's four bugs: shortest traces, and the real engine
@@ -43,6 +50,8 @@ struct Args {
     addr: String,
     svg_dir: PathBuf,
     file: Option<PathBuf>,
+    /// `Some` for the ordered-streams model: the configurations to run.
+    streams: Option<Vec<StreamsCfg>>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -57,9 +66,37 @@ fn parse() -> Result<Args, String> {
         addr: "127.0.0.1:3000".to_owned(),
         svg_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/counterexamples")),
         file: None,
+        streams: None,
     };
     while let Some(a) = it.next() {
         match a.as_str() {
+            "streams"
+                if args.streams.is_none() && matches!(args.cmd.as_str(), "check" | "explore") =>
+            {
+                args.streams = Some(StreamsCfg::ci().to_vec());
+            }
+            "--cfg" if args.streams.is_some() => {
+                let name = it.next().ok_or("--cfg needs ci, sequenced or versioned")?;
+                args.streams = Some(match name.as_str() {
+                    "ci" => StreamsCfg::ci().to_vec(),
+                    "sequenced" => vec![StreamsCfg::sequenced()],
+                    "versioned" => vec![StreamsCfg::versioned()],
+                    other => {
+                        return Err(format!(
+                            "unknown stream configuration {other:?} (ci, sequenced or versioned)"
+                        ))
+                    }
+                });
+                args.cfg_name = name;
+            }
+            "--set" if args.streams.is_some() => {
+                let kv = it.next().ok_or("--set needs field=value")?;
+                let (k, v) = kv.split_once('=').ok_or("--set needs field=value")?;
+                for cfg in args.streams.iter_mut().flatten() {
+                    cfg.set(k, v)?;
+                }
+                args.cfg_name = format!("{}+", args.cfg_name.trim_end_matches('+'));
+            }
             "--cfg" => {
                 let name = it.next().ok_or("--cfg needs ci or large")?;
                 args.cfg = match name.as_str() {
@@ -105,6 +142,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(cfgs) = &args.streams {
+        return match args.cmd.as_str() {
+            "check" => check_streams(&args, cfgs),
+            _ => explore_streams(&args, cfgs),
+        };
+    }
     match (args.cmd.as_str(), args.reference) {
         ("check", false) => check::<Engine>(&args),
         ("check", true) => check::<Reference>(&args),
@@ -155,6 +198,45 @@ fn check<E: Registry>(args: &Args) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+fn check_streams(args: &Args, cfgs: &[StreamsCfg]) -> ExitCode {
+    let mut ok = true;
+    for cfg in cfgs {
+        println!(
+            "checking ordered streams ({:?}), depth-first on {} threads",
+            cfg, args.threads
+        );
+        let model = cfg.clone().into_model();
+        let outcome = streams::run::check(model.clone(), args.threads);
+        print!("{}", outcome.table());
+        for (name, verdict) in &outcome.properties {
+            if let streams::run::Verdict::Violated(actions) = verdict {
+                println!("\ncounterexample for {name}:");
+                for line in streams::run::trace(&model, actions) {
+                    println!("{line}");
+                }
+            }
+        }
+        ok &= outcome.all_good();
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn explore_streams(args: &Args, cfgs: &[StreamsCfg]) -> ExitCode {
+    let Some(cfg) = cfgs.first() else {
+        return ExitCode::FAILURE;
+    };
+    println!(
+        "serving the Explorer for ordered streams ({:?}) on http://{}",
+        cfg.mode, args.addr
+    );
+    let _checker = cfg.clone().into_model().checker().serve(args.addr.as_str());
+    ExitCode::SUCCESS
 }
 
 fn explore<E: Registry>(args: &Args) -> ExitCode {
