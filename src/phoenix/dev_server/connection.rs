@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
 use super::handler::{ChannelContext, ChannelHandler, Effect, HandleOutcome, JoinOutcome};
-use super::handshake::Transport;
+use super::handshake::{Accepted, Transport};
 use super::outbound::{Outbound, OutboundGauge, Overflow, Refused};
 use super::registry::{CommandSender, Recipient, Shared, SocketCommand};
 use super::wire::{self, Echo, Inbound};
@@ -46,14 +46,20 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 pub(super) async fn run<S: Transport>(
     shared: Arc<Shared>,
     ws: WebSocketStream<S>,
-    params: Vec<(String, String)>,
-    protocol: WireProtocol,
+    accepted: Accepted,
 ) {
+    let Accepted {
+        params,
+        protocol,
+        auth_token,
+        ..
+    } = accepted;
     let (sink, inbound) = ws.split();
     let gauge = Arc::new(OutboundGauge::default());
     let outbound = Outbound::start(sink, shared.config.max_outbound_bytes, Arc::clone(&gauge));
     let (sender, commands) = mpsc::unbounded_channel();
-    let id = shared.register_socket(sender.clone(), params, protocol, gauge);
+    let auth_token: Option<Arc<str>> = auth_token.map(Arc::from);
+    let id = shared.register_socket(sender.clone(), params, auth_token.clone(), protocol, gauge);
     let connection = Connection {
         id,
         codec: Codec::new().with_max_frame_size(shared.config.max_frame_size),
@@ -68,6 +74,7 @@ pub(super) async fn run<S: Transport>(
         next_incarnation: 0,
         stash: VecDeque::new(),
         last_inbound: Instant::now(),
+        auth_token,
     };
     connection.run().await;
 }
@@ -140,6 +147,8 @@ struct Connection<S> {
     /// Commands that arrived while the socket was blocked in a slow join.
     stash: VecDeque<SocketCommand>,
     last_inbound: Instant,
+    /// The auth token the socket connected with (`Sec-WebSocket-Protocol`).
+    auth_token: Option<Arc<str>>,
 }
 
 impl<S: Transport> Connection<S> {
@@ -361,7 +370,7 @@ impl<S: Transport> Connection<S> {
         }
 
         let mut handler = factory(topic);
-        let mut ctx = ChannelContext::new(topic, join_ref, self.id);
+        let mut ctx = ChannelContext::new(topic, join_ref, self.id, self.auth_token.as_deref());
         let outcome = handler.join(&mut ctx, &msg.payload);
         let ChannelContext { effects, block, .. } = ctx;
         self.block(block).await?;
@@ -453,7 +462,7 @@ impl<S: Transport> Connection<S> {
         };
         let join_ref = channel.join_ref.clone();
         let incarnation = channel.incarnation;
-        let mut ctx = ChannelContext::new(&topic, &join_ref, id);
+        let mut ctx = ChannelContext::new(&topic, &join_ref, id, self.auth_token.as_deref());
         let outcome = channel.handler.handle_in(&mut ctx, &event, payload);
         let ChannelContext { effects, block, .. } = ctx;
         self.shared.touch(&topic);

@@ -174,16 +174,23 @@ pub struct ChannelContext<'a> {
     topic: &'a str,
     join_ref: &'a str,
     socket: SocketId,
+    auth_token: Option<&'a str>,
     pub(super) effects: Vec<Effect>,
     pub(super) block: Duration,
 }
 
 impl<'a> ChannelContext<'a> {
-    pub(super) fn new(topic: &'a str, join_ref: &'a str, socket: SocketId) -> Self {
+    pub(super) fn new(
+        topic: &'a str,
+        join_ref: &'a str,
+        socket: SocketId,
+        auth_token: Option<&'a str>,
+    ) -> Self {
         ChannelContext {
             topic,
             join_ref,
             socket,
+            auth_token,
             effects: Vec::new(),
             block: Duration::ZERO,
         }
@@ -202,6 +209,13 @@ impl<'a> ChannelContext<'a> {
     /// The socket the channel lives on.
     pub fn socket(&self) -> SocketId {
         self.socket
+    }
+
+    /// The auth token the socket connected with (phoenix.js 1.8 `authToken`, sent in
+    /// `Sec-WebSocket-Protocol`), decoded: what a Phoenix app checks in `connect/3` to
+    /// authorise a join.
+    pub fn auth_token(&self) -> Option<&str> {
+        self.auth_token
     }
 
     /// Push `event` to this channel (`[join_ref, null, topic, event, payload]`).

@@ -94,6 +94,7 @@ pub(super) struct JoinFault {
 struct SocketEntry {
     commands: CommandSender,
     params: Vec<(String, String)>,
+    auth_token: Option<Arc<str>>,
     protocol: WireProtocol,
     outbound: Arc<OutboundGauge>,
     joined: BTreeMap<String, String>,
@@ -252,6 +253,7 @@ impl Shared {
         &self,
         commands: CommandSender,
         params: Vec<(String, String)>,
+        auth_token: Option<Arc<str>>,
         protocol: WireProtocol,
         outbound: Arc<OutboundGauge>,
     ) -> SocketId {
@@ -264,6 +266,7 @@ impl Shared {
                 SocketEntry {
                     commands,
                     params,
+                    auth_token,
                     protocol,
                     outbound,
                     joined: BTreeMap::new(),
@@ -796,6 +799,9 @@ pub struct SocketInfo {
     pub id: SocketId,
     /// The decoded query parameters it connected with (`vsn` included).
     pub params: Vec<(String, String)>,
+    /// The auth token it connected with in `Sec-WebSocket-Protocol` (phoenix.js 1.8
+    /// `authToken`), decoded; the server answered with the `phoenix` subprotocol.
+    pub auth_token: Option<String>,
     /// The protocol it speaks.
     pub protocol: WireProtocol,
     /// Its joined channels as `(topic, join_ref)`, sorted by topic.
@@ -841,6 +847,7 @@ impl ServerView<'_> {
             .map(|(id, entry)| SocketInfo {
                 id: *id,
                 params: entry.params.clone(),
+                auth_token: entry.auth_token.as_deref().map(str::to_owned),
                 protocol: entry.protocol,
                 joined: entry
                     .joined
