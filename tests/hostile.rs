@@ -225,7 +225,7 @@ async fn a_server_that_stops_reading_never_stops_the_client_and_fails_past_the_w
         if !matches!(*failed.borrow_and_update(), ConnectionState::Connected) {
             break;
         }
-        if sent % (2 * 1024 * 1024) == 0 {
+        if sent.is_multiple_of(2 * 1024 * 1024) {
             // While writes are blocked, the handles are served.
             promptly("stats", client.stats()).await.expect("alive");
             promptly("topics", client.topics()).await;
