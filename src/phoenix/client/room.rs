@@ -158,6 +158,15 @@ impl Room {
                 ..RoomState::default()
             },
         };
+        // The last state of a task that died says nothing about now.
+        let state = if state.closed.is_none() && self.state.has_changed().is_err() {
+            RoomState {
+                closed: Some(self.inner.ended()),
+                ..RoomState::default()
+            }
+        } else {
+            state
+        };
         if shows(&state) {
             return Ok(());
         }

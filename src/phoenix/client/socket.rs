@@ -64,6 +64,7 @@ pub(crate) async fn open(
 
 /// A connection error in words that say what to do, without the URL.
 pub(crate) fn describe(error: &tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
     use tokio_tungstenite::tungstenite::Error;
     match error {
         Error::Io(e) => format!("{e}; check that the server is up and the endpoint is right"),
@@ -73,6 +74,14 @@ pub(crate) fn describe(error: &tokio_tungstenite::tungstenite::Error) -> String 
             response.status()
         ),
         Error::Url(e) => format!("{e}"),
+        Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => format!(
+            "the server sent a frame of {size} bytes, over the frame limit of {max_size}; raise \
+             ClientConfig::with_max_frame_size if the server means to send frames this large"
+        ),
+        Error::Protocol(ProtocolError::SecWebSocketSubProtocolError(e)) => format!(
+            "{e}: a server that reads the auth token answers with the `phoenix` subprotocol \
+             (Phoenix 1.8 or later); use a socket param for older servers"
+        ),
         other => format!("{other}"),
     }
 }

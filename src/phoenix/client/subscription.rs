@@ -129,6 +129,12 @@ impl Subscription {
             Ok(state) => state.clone(),
             Err(_) => SubscriptionState::Closed(self.inner.ended()),
         };
+        // The last state of a task that died says nothing about now.
+        let state = if !state.is_terminal() && self.state.has_changed().is_err() {
+            SubscriptionState::Closed(self.inner.ended())
+        } else {
+            state
+        };
         match state {
             SubscriptionState::Failed { reason, detail } => Err(SubscribeError::Failed {
                 topic,
