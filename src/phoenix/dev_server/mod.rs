@@ -11,7 +11,7 @@
 //! crashes and stops; presence; slow joins that block the whole socket; the idle timeout;
 //! an auth token in `Sec-WebSocket-Protocol` (`phoenix, base64url.bearer.phx.<base64>`, as
 //! phoenix.js 1.8 sends it and Phoenix ≥ 1.8 reads it: answered with the `phoenix`
-//! subprotocol, decoded into [`SocketInfo::auth_token`] and [`ChannelContext::auth_token`]).
+//! subprotocol, decoded into [`SocketInfo::auth_token`]).
 //!
 //! It shares only the wire codec with the crate's engine and client, never their logic, so
 //! that a bug cannot hide on both sides of the wire.

@@ -97,7 +97,6 @@ pub(super) struct JoinFault {
 struct SocketEntry {
     commands: CommandSender,
     params: Vec<(String, String)>,
-    auth_token: Option<Arc<str>>,
     protocol: WireProtocol,
     auth_token: Option<String>,
     outbound: Arc<OutboundGauge>,
@@ -283,7 +282,6 @@ impl Shared {
         &self,
         commands: CommandSender,
         params: Vec<(String, String)>,
-        auth_token: Option<Arc<str>>,
         protocol: WireProtocol,
         auth_token: Option<String>,
         outbound: Arc<OutboundGauge>,
@@ -297,7 +295,6 @@ impl Shared {
                 SocketEntry {
                     commands,
                     params,
-                    auth_token,
                     protocol,
                     auth_token,
                     outbound,
@@ -831,9 +828,6 @@ pub struct SocketInfo {
     pub id: SocketId,
     /// The decoded query parameters it connected with (`vsn` included).
     pub params: Vec<(String, String)>,
-    /// The auth token it connected with in `Sec-WebSocket-Protocol` (phoenix.js 1.8
-    /// `authToken`), decoded; the server answered with the `phoenix` subprotocol.
-    pub auth_token: Option<String>,
     /// The protocol it speaks.
     pub protocol: WireProtocol,
     /// The token it sent in `Sec-WebSocket-Protocol` (phoenix.js 1.8 `authToken`), decoded,
@@ -887,7 +881,6 @@ impl ServerView<'_> {
             .map(|(id, entry)| SocketInfo {
                 id: *id,
                 params: entry.params.clone(),
-                auth_token: entry.auth_token.as_deref().map(str::to_owned),
                 protocol: entry.protocol,
                 auth_token: entry.auth_token.clone(),
                 joined: entry
