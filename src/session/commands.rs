@@ -31,7 +31,7 @@ pub struct SubscribeOptions {
     /// Deliver the topic's numbered events as an ordered stream, gap-free
     /// across rejoins (shared by every holder of the topic: the first one
     /// sets it, later ones must ask for the same or nothing).
-    pub stream: Option<StreamOptions>,
+    pub stream: Option<Arc<StreamOptions>>,
 }
 
 impl SubscribeOptions {
@@ -65,18 +65,14 @@ impl SubscribeOptions {
     /// [`StreamOptions`]).
     #[must_use]
     pub fn with_stream(mut self, stream: StreamOptions) -> Self {
-        self.stream = Some(stream);
+        self.stream = Some(Arc::new(stream));
         self
     }
 
     /// The engine's join options: a versioned stream settles on its mount.
     fn join_options(&self) -> Result<crate::engine::JoinOptions, SubscribeError> {
         let mut options = self.params.options()?;
-        if self
-            .stream
-            .as_ref()
-            .is_some_and(StreamOptions::is_versioned)
-        {
+        if self.stream.as_ref().is_some_and(|s| s.is_versioned()) {
             options.settling = Some(true);
         }
         Ok(options)
@@ -413,7 +409,7 @@ impl Session {
     fn check_stream(
         &self,
         topic: &str,
-        wanted: Option<&StreamOptions>,
+        wanted: Option<&Arc<StreamOptions>>,
     ) -> Result<Option<TopicStream>, SubscribeError> {
         let existing = self
             .engine
@@ -422,11 +418,11 @@ impl Session {
             .map(|side| side.stream.as_ref().map(|s| &*s.options));
         match (existing, wanted) {
             (_, None) => Ok(None),
-            (Some(Some(has)), Some(wanted)) if has == wanted => Ok(None),
+            (Some(Some(has)), Some(wanted)) if has == &**wanted => Ok(None),
             (Some(_), Some(_)) => Err(SubscribeError::StreamMismatch {
                 topic: Arc::from(topic),
             }),
-            (None, Some(wanted)) => Ok(Some(TopicStream::new(Arc::new(wanted.clone()))?)),
+            (None, Some(wanted)) => Ok(Some(TopicStream::new(Arc::clone(wanted))?)),
         }
     }
 

@@ -16,7 +16,7 @@ use crate::session::stream::{SequencedConfig, StreamConfig, StreamConfigError, V
 /// wire.seq_field = "n".into();
 /// assert_eq!(wire.ack_field, "sequence_number");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct StreamWire {
     /// The events that carry a position; other events of the topic are
@@ -99,7 +99,7 @@ impl Default for StreamWire {
 /// let versioned = SubscribeOptions::default().with_stream(StreamOptions::versioned());
 /// # let _ = versioned;
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct StreamOptions {
     /// The mode and its numbers.

@@ -13,7 +13,7 @@ use crate::codec::{FrameRef, Payload};
 use crate::engine::{JoinRef, RoomId, SubscriberId};
 use crate::session::record::base64;
 use crate::session::{
-    ConnectionId, Disconnect, JoinParams, PushId, PushOptions, PushTarget, Session,
+    ConnectionId, Disconnect, JoinParams, PushId, PushOptions, PushTarget, Session, StreamOptions,
     SubscribeOptions,
 };
 
@@ -194,6 +194,9 @@ pub enum Input {
         /// Whether it tracks presence.
         #[serde(default)]
         presence: bool,
+        /// Its ordered stream, if it asked for one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stream: Option<StreamOptions>,
     },
     /// [`Session::unsubscribe`].
     Unsubscribe {
@@ -389,10 +392,12 @@ impl Session {
                 params,
                 events,
                 presence,
+                stream,
             } => {
                 let mut options = SubscribeOptions::params(params.to_params());
                 options.events = events.as_ref().map(|e| e.iter().cloned().collect());
                 options.presence = *presence;
+                options.stream = stream.clone().map(std::sync::Arc::new);
                 return Outcome::of(&self.subscribe(SubscriberId(*id), topic, options, now));
             }
             Input::Unsubscribe { id } => {

@@ -220,6 +220,7 @@ impl Recorder {
             params: self.params(&options.params),
             events: options.events.as_ref().map(|e| e.to_vec()),
             presence: options.presence,
+            stream: options.stream.as_deref().cloned(),
         }
     }
 
@@ -279,12 +280,14 @@ fn redact_input(input: &Input) -> Input {
             params,
             events,
             presence,
+            stream,
         } => Input::Subscribe {
             id: *id,
             topic: topic.clone(),
             params: redact_params(params),
             events: events.clone(),
             presence: *presence,
+            stream: stream.clone(),
         },
         Input::Switch { id, topic, params } => Input::Switch {
             id: *id,

@@ -358,6 +358,7 @@ fn every_input_round_trips_through_json() {
             params: params.clone(),
             events: Some(vec!["e".into()]),
             presence: true,
+            stream: Some(crate::session::StreamOptions::versioned()),
         },
         Input::Unsubscribe { id: 1 },
         Input::OpenRoom { id: 2 },
@@ -419,4 +420,41 @@ fn the_recorded_config_rebuilds_every_knob() {
     assert!(recorded.auth_token);
     let rebuilt = RecordedConfig::new(&recorded.to_config(), 42, false);
     assert_eq!(rebuilt, recorded);
+}
+
+#[test]
+fn an_ordered_stream_replays_equal() {
+    use crate::session::stream::SequencedConfig;
+    use crate::session::StreamOptions;
+
+    let mut tape = Tape::new(false);
+    tape.step(Input::Connect);
+    let id = *tape.connects.last().expect("a connect request");
+    tape.step(Input::Connected { id });
+    let mut recorder = tape.recorder.clone();
+    let options =
+        SubscribeOptions::default().with_stream(StreamOptions::sequenced(SequencedConfig {
+            ack_every: 2,
+            ..SequencedConfig::default()
+        }));
+    let subscribe = recorder.subscribe(SubscriberId(1), "seq:a", &options);
+    assert_eq!(tape.step(subscribe), Outcome::Done);
+    let join = tape.last("phx_join");
+    assert_eq!(join[4]["last_seq"], 0);
+    tape.reply_ok(&join, json!({"earliest_seq": 1}));
+    tape.frame(json!([join[0], null, "seq:a", "event", {"seq": 1}]));
+    tape.frame(json!([join[0], null, "seq:a", "event", {"seq": 3}]));
+    let replay_request = tape.last("replay");
+    tape.reply_ok(&replay_request, json!({}));
+    tape.frame(json!([join[0], null, "seq:a", "event", {"seq": 2}]));
+    let ack = tape.last("ack");
+    tape.reply_ok(&ack, json!({}));
+
+    let text = tape.text();
+    assert!(
+        text.contains("\"stream\""),
+        "the stream options are recorded"
+    );
+    let summary = replay(&text, tape.start + Duration::from_secs(100)).expect("replays");
+    assert_eq!(summary.lines, tape.lines.len());
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 /// Which kind of ordered stream a topic speaks, with its numbers.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum StreamConfig {
     /// The server numbers every event; the client acknowledges and, after a
@@ -25,7 +25,9 @@ impl Default for StreamConfig {
 }
 
 /// How a sequenced stream recovers when a position is missing.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[non_exhaustive]
 pub enum Recovery {
     /// Ask the server to re-send from the first missing position
@@ -43,7 +45,7 @@ pub enum Recovery {
 
 /// The numbers of a sequenced stream. `SequencedConfig::default()` suits a
 /// server that keeps a replay window of a few thousand events.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct SequencedConfig {
     /// Acknowledge after this many positions past the last acknowledgement.
     /// 1 acknowledges every event (seed behaviour, one push per event).
@@ -117,7 +119,7 @@ impl SequencedConfig {
 /// The numbers of a versioned stream. There are none yet: a version stream
 /// never holds or acknowledges anything, every gap remounts. The struct exists
 /// so that options can be added without breaking callers.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct VersionedConfig {}
 
