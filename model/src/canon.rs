@@ -28,6 +28,53 @@ use crate::harness::{Ghost, State};
 use crate::registry::Registry;
 use crate::server::{ClientFrame, Net, ServerFrame};
 
+/// A hasher that collects what is written on the stack and hands it to
+/// `inner` in a few large writes ([`Buffered::flush`] writes the rest): the
+/// engine's part of the fingerprint goes through a `dyn Hasher`, where a
+/// dynamic call per small write costs more than the hashing.
+pub struct Buffered<'h> {
+    inner: &'h mut dyn Hasher,
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl<'h> Buffered<'h> {
+    /// An empty buffer in front of `inner`.
+    pub fn new(inner: &'h mut dyn Hasher) -> Self {
+        Buffered {
+            inner,
+            buf: [0; 256],
+            len: 0,
+        }
+    }
+
+    /// Writes what is buffered to the inner hasher.
+    pub fn flush(&mut self) {
+        if self.len > 0 {
+            self.inner.write(&self.buf[..self.len]);
+            self.len = 0;
+        }
+    }
+}
+
+impl Hasher for Buffered<'_> {
+    fn write(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() > self.buf.len() {
+            self.flush();
+            if bytes.len() > self.buf.len() {
+                return self.inner.write(bytes);
+            }
+        }
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Not used for fingerprints: the inner hasher finishes.
+    fn finish(&self) -> u64 {
+        self.inner.finish()
+    }
+}
+
 /// Names join refs by order of first appearance.
 #[derive(Default)]
 pub struct Renamer {

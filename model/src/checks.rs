@@ -573,30 +573,26 @@ impl<E: Registry> ChannelModel<E> {
             return;
         }
         for r in 0..self.cfg.rooms {
-            let view = n.engine.room(RoomId(u64::from(r)));
-            let before = step.before.room(RoomId(u64::from(r)));
-            let before = before.as_ref();
-            let shown_before = before.and_then(|v| v.shown.clone());
-            let shown = view.as_ref().and_then(|v| v.shown.clone());
-            if shown_before.is_some() && shown.is_none() {
+            let id = RoomId(u64::from(r));
+            let shown_before = step.before.shown_idx(id, &self.topics);
+            let shown = n.engine.shown_idx(id, &self.topics);
+            if let (Some(before), None) = (shown_before, shown) {
                 n.flag(Inv::NoFlicker, || {
-                    format!(
-                        "room {r} stopped showing {}",
-                        shown_before.as_deref().unwrap_or("")
-                    )
+                    format!("room {r} stopped showing {}", self.topics[before])
                 });
                 continue;
             }
-            let Some(shown) = shown else { continue };
-            if n.engine.status(&shown).is_none() {
+            let Some(t) = shown else { continue };
+            let name = &*self.topics[t];
+            if n.engine.status(name).is_none() {
                 n.flag(Inv::NoFlicker, || {
-                    format!("room {r} shows {shown}, which the engine no longer manages")
+                    format!("room {r} shows {name}, which the engine no longer manages")
                 });
             }
-            if shown_before.as_ref() == Some(&shown) {
+            if shown_before == Some(t) {
                 continue;
             }
-            let t = self.topic_idx(&shown);
+            let t = t as TopicIdx;
             let ghost = &mut n.ghost.rooms[r as usize];
             let latest = ghost.requested == Some(t);
             if t == ghost.chain && usize::from(t) < usize::from(self.cfg.versions) {
@@ -605,12 +601,12 @@ impl<E: Registry> ChannelModel<E> {
             let chain = ghost.chain;
             if !latest {
                 n.flag(Inv::NoFlicker, || {
-                    format!("room {r} moved to {shown}, which is not the latest topic requested")
+                    format!("room {r} moved to {name}, which is not the latest topic requested")
                 });
             }
-            if n.engine.active_join_ref(&shown).is_none() {
+            if n.engine.active_join_ref(name).is_none() {
                 n.flag(Inv::NoFlicker, || {
-                    format!("room {r} moved to {shown} before it is active")
+                    format!("room {r} moved to {name} before it is active")
                 });
             }
             if shown_before.is_some() {

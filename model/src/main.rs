@@ -1,9 +1,9 @@
 //! Command line of the model.
 //!
 //! ```text
-//! channel-registry-model check [--cfg ci|large] [--set field=value]... [--threads N] [--reference]
+//! channel-registry-model check [--cfg ci|ci-four-ops|full|large] [--set field=value]... [--threads N] [--reference]
 //! channel-registry-model check streams [--cfg ci|sequenced|versioned] [--set field=value]... [--threads N]
-//! channel-registry-model explore [ADDR] [--cfg ci|large] [--reference]
+//! channel-registry-model explore [ADDR] [--cfg ci|ci-four-ops|full|large] [--reference]
 //! channel-registry-model explore streams [ADDR] [--cfg sequenced|versioned]
 //! channel-registry-model counterexamples [--svg-dir DIR]
 //! channel-registry-model replay FILE
@@ -22,13 +22,13 @@ use channel_registry_model::{ChannelModel, ModelCfg, Reference, Registry};
 use stateright::Model;
 
 const USAGE: &str = "usage:
-  channel-registry-model check [--cfg ci|large] [--set field=value]... [--threads N] [--reference]
+  channel-registry-model check [--cfg ci|ci-four-ops|full|large] [--set field=value]... [--threads N] [--reference]
       check every property exhaustively (depth-first), with progress;
       --set overrides one field of the configuration (e.g. ops=5, settling=off)
   channel-registry-model check streams [--cfg ci|sequenced|versioned] [--set field=value]... [--threads N]
       the ordered-streams model: the real OrderedStream against a server with a
       replay window (sequenced) and a room over two versioned topics; ci checks both
-  channel-registry-model explore [ADDR] [--cfg ci|large] [--reference]
+  channel-registry-model explore [ADDR] [--cfg ci|ci-four-ops|full|large] [--reference]
   channel-registry-model explore streams [ADDR] [--cfg sequenced|versioned]
       serve the stateright Explorer (default 127.0.0.1:3000)
   channel-registry-model counterexamples [--svg-dir DIR]
@@ -98,11 +98,19 @@ fn parse() -> Result<Args, String> {
                 args.cfg_name = format!("{}+", args.cfg_name.trim_end_matches('+'));
             }
             "--cfg" => {
-                let name = it.next().ok_or("--cfg needs ci or large")?;
+                let name = it
+                    .next()
+                    .ok_or("--cfg needs ci, ci-four-ops, full or large")?;
                 args.cfg = match name.as_str() {
                     "ci" => ModelCfg::ci(),
+                    "ci-four-ops" => ModelCfg::ci_four_ops(),
+                    "full" => ModelCfg::full(),
                     "large" => ModelCfg::large(),
-                    other => return Err(format!("unknown configuration {other:?} (ci or large)")),
+                    other => {
+                        return Err(format!(
+                            "unknown configuration {other:?} (ci, ci-four-ops, full or large)"
+                        ))
+                    }
                 };
                 args.cfg_name = name;
             }

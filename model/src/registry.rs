@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 use channel_registry::engine::audit::{self, Audit, Violation};
 use channel_registry::engine::{
     next, Config, Engine, Holder, JoinOptions, JoinRef, JoinReply, Phase, RoomId, Route,
-    SubscriberId, TopicStatus, Trigger,
+    SubscriberId, TopicInfo, TopicStatus, Trigger,
 };
 
+use crate::canon;
 use crate::out::{self, Output};
 
 /// The kind of an armed timer. The real engine has one timer per topic whose
@@ -199,6 +200,12 @@ pub trait Registry: Clone + Debug + PartialEq + Send + Sync + 'static {
     fn active_join_ref(&self, topic: &str) -> Option<JoinRef>;
     /// A room.
     fn room(&self, room: RoomId) -> Option<RoomView>;
+    /// The index in `topics` of the topic a room shows: what the per-step
+    /// room checks compare, without building a [`RoomView`].
+    fn shown_idx(&self, room: RoomId, topics: &[Arc<str>]) -> Option<usize> {
+        let shown = self.room(room)?.shown?;
+        topics.iter().position(|t| *t == shown)
+    }
 
     /// Hash without absolute times (see [`Engine::hash_untimed`]).
     fn hash_untimed<H: Hasher>(&self, state: &mut H);
@@ -396,18 +403,22 @@ impl Registry for Engine {
         })
     }
 
+    fn shown_idx(&self, room: RoomId, topics: &[Arc<str>]) -> Option<usize> {
+        let shown = Engine::room(self, room)?.shown?;
+        topics.iter().position(|t| **t == *shown)
+    }
+
     fn hash_untimed<H: Hasher>(&self, state: &mut H) {
         Engine::hash_untimed(self, state);
     }
 
     fn hash_canonical(&self, h: &mut dyn Hasher, rename: &mut dyn FnMut(JoinRef) -> u64) {
-        let mut h = h;
+        // Collected on the stack and handed to the checker's hasher in a few
+        // large writes: a dynamic call per small write costs more than the
+        // hashing itself.
+        let mut h = canon::Buffered::new(h);
         self.is_socket_up().hash(&mut h);
-        // Name order: the engine's behaviour does not depend on its slot
-        // layout (bulk operations walk topics in name order).
-        let mut topics: Vec<_> = self.topics().collect();
-        topics.sort_unstable_by(|a, b| a.topic.cmp(b.topic));
-        for t in topics {
+        let mut hash_topic = |t: &TopicInfo<'_>| {
             t.topic.hash(&mut h);
             match t.status {
                 TopicStatus::Live { join_ref, phase } => {
@@ -424,12 +435,40 @@ impl Registry for Engine {
             }
             t.attempts.hash(&mut h);
             t.deadline.is_some().hash(&mut h);
+        };
+        // Name order: the engine's behaviour does not depend on its slot
+        // layout (bulk operations walk topics in name order). Sorted on the
+        // stack: the model has a handful of topics.
+        let mut few: [Option<TopicInfo<'_>>; 8] = Default::default();
+        let mut len = 0;
+        let mut more = Vec::new();
+        for t in self.topics() {
+            match few.get_mut(len) {
+                Some(slot) => {
+                    *slot = Some(t);
+                    len += 1;
+                }
+                None => more.push(t),
+            }
+        }
+        if more.is_empty() {
+            let few = &mut few[..len];
+            few.sort_unstable_by(|a, b| {
+                let (a, b) = (a.as_ref().map(|t| t.topic), b.as_ref().map(|t| t.topic));
+                a.cmp(&b)
+            });
+            few.iter().flatten().for_each(&mut hash_topic);
+        } else {
+            let mut all: Vec<TopicInfo<'_>> = few.into_iter().flatten().chain(more).collect();
+            all.sort_unstable_by(|a, b| a.topic.cmp(b.topic));
+            all.iter().for_each(&mut hash_topic);
         }
         for id in self.room_ids() {
             let r = Engine::room(self, id).expect("listed room exists");
             (id, r.shown, r.pending).hash(&mut h);
         }
         self.queued_outputs().hash(&mut h);
+        h.flush();
     }
 
     fn route(&self, topic: &str, join_ref: Option<JoinRef>) -> Option<JoinRef> {

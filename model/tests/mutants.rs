@@ -2,6 +2,7 @@
 //! adapter (or the engine) could make, wrapped around the real engine, are
 //! each caught by the invariant they break.
 
+use std::collections::BTreeSet;
 use std::hash::Hasher;
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +17,7 @@ use channel_registry_model::properties::Inv;
 use channel_registry_model::registry::{Registry, RoomView, Setup, TimerKind, TopicView};
 use channel_registry_model::report::{self, Verdict};
 use channel_registry_model::{trace, ModelCfg};
+use stateright::{Checker, HasDiscoveries, Model};
 
 /// The real engine with one mistake `M` around it:
 /// 0. leaves are never sent;
@@ -284,4 +286,54 @@ fn a_retry_loop_that_never_ends_is_caught_by_progress_alone() {
             assert_eq!(*name, Inv::Progress.name(), "{verdict:?}");
         }
     }
+}
+
+/// The CI configuration, smaller than the full one, still catches every
+/// mistake above: breadth-first, until the invariant that names it breaks.
+fn caught_in_ci<const M: u8>(inv: Inv) {
+    let found = ModelCfg::ci()
+        .into_model::<Mutant<M>>()
+        .checker()
+        .finish_when(HasDiscoveries::AnyOf(BTreeSet::from([inv.name()])))
+        .spawn_bfs()
+        .join()
+        .discovery(inv.name())
+        .map(|path| path.into_actions().len());
+    let steps = found.unwrap_or_else(|| {
+        panic!(
+            "mutant {M} not caught by {} in the CI configuration",
+            inv.name()
+        )
+    });
+    eprintln!("mutant {M}: {} breaks after {steps} steps", inv.name());
+}
+
+#[test]
+fn the_ci_configuration_catches_forgotten_leaves() {
+    caught_in_ci::<0>(Inv::NoLeak);
+}
+
+#[test]
+fn the_ci_configuration_catches_messages_routed_before_active() {
+    caught_in_ci::<1>(Inv::NoCrossTalk);
+}
+
+#[test]
+fn the_ci_configuration_catches_replies_applied_whatever_their_ref() {
+    caught_in_ci::<2>(Inv::StaleIsolation);
+}
+
+#[test]
+fn the_ci_configuration_catches_leaves_for_ended_channels() {
+    caught_in_ci::<3>(Inv::LeaveOnlyHeld);
+}
+
+#[test]
+fn the_ci_configuration_catches_timers_fired_in_deadline_order() {
+    caught_in_ci::<4>(Inv::TimerOrder);
+}
+
+#[test]
+fn the_ci_configuration_catches_a_retry_loop() {
+    caught_in_ci::<5>(Inv::Progress);
 }
