@@ -55,6 +55,7 @@
 //!     params: Default::default(),
 //!     events: None,
 //!     presence: false,
+//!     stream: None,
 //! };
 //! step(&mut session, subscribe, start);
 //! let reply = r#"["1","1","room:lobby","phx_reply",{"status":"ok","response":{}}]"#;
