@@ -374,3 +374,25 @@ fn a_cast_is_sent_when_active_and_forgotten() {
     assert_eq!((stats.pushes_buffered, stats.pushes_in_flight), (0, 0));
     sim.assert_contract();
 }
+
+#[test]
+fn a_push_is_sized_as_its_payload_names_and_framing_up_to_the_limit() {
+    let mut sim = Sim::connected(config().with_max_frame_size(1024));
+    sim.subscribe(1, "room:a").unwrap();
+    // `{"blob":"…"}` is 11 bytes plus the blob; "room:a" and "echo" add 10,
+    // refs and punctuation 48: a 955-byte blob makes exactly 1024.
+    let blob = |n: usize| json!({ "blob": "x".repeat(n) });
+    assert_eq!(sim.push(1, to(1), "echo", blob(955)), Ok(()));
+    assert_eq!(
+        sim.push(2, to(1), "echo", blob(956)),
+        Err(PushError::TooLarge {
+            size: 1025,
+            limit: 1024
+        })
+    );
+    assert_eq!(
+        sim.push_outcomes(),
+        [(1, Ok(json!({ "blob": "x".repeat(955) })))]
+    );
+    sim.assert_contract();
+}

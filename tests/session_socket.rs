@@ -462,6 +462,11 @@ fn a_normal_close_stops_reconnecting_until_reconnect() {
         sim.session.connection_state(),
         ConnectionState::Disconnected(closed.clone())
     );
+    assert_eq!(
+        sim.session.connection_state().closed_reason(),
+        Some(closed.clone())
+    );
+    assert_eq!(ConnectionState::Connected.closed_reason(), None);
     let outcomes = sim.push_outcomes();
     assert!(
         matches!(
