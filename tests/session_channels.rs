@@ -8,14 +8,15 @@ mod session_sim;
 
 use std::time::Duration;
 
-use channel_registry::codec::{FrameRef, Message};
+use channel_registry::codec::{FrameRef, Message, Payload};
 use channel_registry::engine::{
     Config as EngineConfig, FailReason, Phase, RoomId, SubscriberId, TopicStatus,
 };
 use channel_registry::session::presence::{Presence, PresenceConfig, PresenceEvent};
 use channel_registry::session::{
-    CloseReason, Diagnostic, Event, JoinParams, LostReason, Output, PushTarget, ResourceEffect,
-    RoomEvent, RoomState, SessionConfig, ShownStatus, SubscribeOptions, SubscriptionEvent,
+    ChannelMessage, CloseReason, Diagnostic, Event, JoinParams, LostReason, Output, PushTarget,
+    ResourceEffect, RoomEvent, RoomState, SessionConfig, ShownStatus, SubscribeOptions,
+    SubscriptionEvent,
 };
 use serde_json::{json, Value};
 use session_sim::server::JoinAnswer;
@@ -560,4 +561,12 @@ fn a_join_reply_from_another_topic_is_not_taken_for_the_join() {
     sim.server.paused = false;
     sim.drain();
     assert_eq!(sim.sub_story(1), ["Joined"], "the real reply still counts");
+}
+
+#[test]
+fn a_message_is_sized_as_its_payload_and_event() {
+    let message = ChannelMessage::new("room:a", "news", Payload::Json(json!({ "a": 1 })), None);
+    assert_eq!(message.size(), r#"{"a":1}"#.len() + "news".len());
+    let binary = ChannelMessage::new("room:a", "blob", Payload::Binary(vec![0; 10]), None);
+    assert_eq!(binary.size(), 14);
 }

@@ -396,3 +396,23 @@ fn a_push_is_sized_as_its_payload_names_and_framing_up_to_the_limit() {
     );
     sim.assert_contract();
 }
+
+#[test]
+fn a_channel_lost_with_many_pushes_in_flight_fails_every_one() {
+    let mut sim = Sim::connected(config());
+    sim.subscribe(1, "room:a").unwrap();
+    sim.server.paused = true;
+    for id in 1..=100 {
+        sim.push(id, to(1), "echo", json!({ "n": id })).unwrap();
+    }
+    assert_eq!(sim.session.stats().pushes_in_flight, 100);
+
+    sim.on_server(|s| s.crash("room:a"));
+    let outcomes = sim.push_outcomes();
+    assert_eq!(outcomes.len(), 100);
+    assert!(outcomes
+        .iter()
+        .all(|(_, o)| *o == Err(PushError::ChannelLost)));
+    let stats = sim.session.stats();
+    assert_eq!((stats.pushes_buffered, stats.pushes_in_flight), (0, 0));
+}

@@ -545,3 +545,34 @@ fn a_service_restart_close_reconnects_on_its_own() {
         .is_active());
     sim.assert_contract();
 }
+
+#[test]
+fn the_socket_counters_count_failed_attempts_and_every_frame_sent() {
+    let mut sim = Sim::new(config());
+    sim.connects = Connects::Refuse;
+    sim.connect();
+    sim.advance(ms(100));
+    assert_eq!(sim.session.stats().socket.connect_failures, 2);
+
+    sim.connects = Connects::Accept;
+    sim.advance(ms(200));
+    sim.subscribe(1, "room:a").unwrap();
+    sim.advance(ms(1000));
+    let sent: Vec<u64> = sim
+        .log
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Output::Transmit(frame) => Some(frame.len() as u64),
+            _ => None,
+        })
+        .collect();
+    assert!(sent.len() >= 2, "a join and a heartbeat: {sent:?}");
+    let socket = sim.session.stats().socket;
+    assert_eq!(
+        (socket.connects, socket.connect_failures),
+        (1, 2),
+        "{socket:?}"
+    );
+    assert_eq!(socket.frames_out, sent.len() as u64);
+    assert_eq!(socket.bytes_out, sent.iter().sum::<u64>());
+}
