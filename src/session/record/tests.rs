@@ -420,3 +420,10 @@ fn the_recorded_config_rebuilds_every_knob() {
     let rebuilt = RecordedConfig::new(&recorded.to_config(), 42, false);
     assert_eq!(rebuilt, recorded);
 }
+
+#[test]
+fn recorded_json_debugs_as_its_exact_text() {
+    let raw = input::RawJson::from_value(&json!({ "a": [1, 2.5, "x"] }));
+    assert_eq!(format!("{raw:?}"), r#"{"a":[1,2.5,"x"]}"#);
+    assert_eq!(raw.to_value(), json!({ "a": [1, 2.5, "x"] }));
+}
