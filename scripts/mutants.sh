@@ -148,13 +148,19 @@ summary() {
     local patterns run kind
     patterns=$(mktemp)
     equivalent_patterns >"$patterns"
-    # The latest outcome of each mutant wins (a recheck after new tests).
+    # The latest outcome of each mutant wins (a recheck after new tests). A
+    # recheck only updates mutants the shards tested (its name patterns may
+    # match others, which would skew a sample).
+    local tag
     for run in "$out"/shard-*/mutants.out "$out"/recheck-*/mutants.out; do
         [[ -d $run ]] || continue
+        tag=${run#"$out"/}
+        tag=${tag%%/*}
         for kind in caught missed timeout unviable; do
-            if [[ -f $run/$kind.txt ]]; then sed "s/^/$kind\t/" "$run/$kind.txt"; fi
+            if [[ -f $run/$kind.txt ]]; then sed "s/^/$kind\t$tag\t/" "$run/$kind.txt"; fi
         done
-    done | awk -F'\t' '{ latest[$2] = $1 } END { for (m in latest) print latest[m] "\t" m }' |
+    done | awk -F'\t' '$2 ~ /^shard-/ || ($3 in latest) { latest[$3] = $1 }
+        END { for (m in latest) print latest[m] "\t" m }' |
         sort -k2 >"$out/outcomes.tsv"
     # Mutants listed as equivalent after a run still show in its outcomes.
     grep -E -f "$patterns" "$out/outcomes.tsv" >"$out/equivalent.tsv" || true
@@ -180,10 +186,11 @@ summary() {
         done
         echo "tests: cargo test --no-default-features --profile mutants ${tests[*]}" \
             "(PROPTEST_CASES=$PROPTEST_CASES)"
-        local done_shards
-        done_shards=$(find "$out" -maxdepth 2 -path "$out/shard-*-of-$shards/seconds" | wc -l)
-        if ((done_shards < shards)); then
-            echo "SAMPLE: $done_shards of $shards shards (every ${shards}th mutant per shard), not the whole"
+        local done_shards of
+        done_shards=$(find "$out" -maxdepth 2 -path "$out/shard-*/seconds" | wc -l)
+        of=$(find "$out" -maxdepth 1 -name 'shard-*-of-*' | sed 's/.*-of-//' | sort -un | tail -1)
+        if [[ -n $of ]] && ((done_shards < of)); then
+            echo "SAMPLE: $done_shards of $of shards (each every ${of}th mutant), not the whole"
         fi
         echo "caught $caught, missed $missed, timeouts $timeout, unviable $unviable"
         echo "equivalent (excluded, $(wc -l <"$patterns") patterns in .cargo/mutants.toml):" \
