@@ -570,3 +570,21 @@ fn a_message_is_sized_as_its_payload_and_event() {
     let binary = ChannelMessage::new("room:a", "blob", Payload::Binary(vec![0; 10]), None);
     assert_eq!(binary.size(), 14);
 }
+
+#[test]
+fn closing_a_room_says_whether_there_was_one() {
+    let mut sim = Sim::connected(config());
+    sim.open_room(1).unwrap();
+    sim.switch(1, "room:v1").unwrap();
+    assert!(sim.close_room(1));
+    assert!(matches!(
+        room_events(&sim, 1).last(),
+        Some(RoomEvent::Closed {
+            reason: CloseReason::RoomClosed,
+            ..
+        })
+    ));
+    assert!(!sim.close_room(1), "already closed");
+    assert!(!sim.close_room(2), "never opened");
+    sim.assert_contract();
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use channel_registry::engine::{Config as EngineConfig, Limits, SubscriberId};
 use channel_registry::session::{
-    Output, OverflowPolicy, PushOptions, PushTarget, ReconnectPolicy, SessionConfig,
+    redact_query, Output, OverflowPolicy, PushOptions, PushTarget, ReconnectPolicy, SessionConfig,
     SessionConfigError, SubscribeOptions,
 };
 use proptest::prelude::*;
@@ -325,16 +325,34 @@ fn jitter_may_be_the_whole_delay_but_no_more() {
 fn the_connect_request_carries_the_socket_url_with_params_and_version() {
     let mut sim = Sim::new(SessionConfig::new("ws://sim.test/socket").with_param("token", "a b"));
     sim.connect();
-    let urls: Vec<String> = sim
+    let urls: Vec<(String, String)> = sim
         .log
         .iter()
         .filter_map(|(_, o)| match o {
-            Output::Connect(request) => Some(request.url().to_owned()),
+            Output::Connect(request) => {
+                Some((request.url().to_owned(), request.endpoint().to_owned()))
+            }
             _ => None,
         })
         .collect();
     assert_eq!(
         urls,
-        ["ws://sim.test/socket/websocket?token=a%20b&vsn=2.0.0"]
+        [(
+            "ws://sim.test/socket/websocket?token=a%20b&vsn=2.0.0".to_owned(),
+            "ws://sim.test/socket/websocket".to_owned()
+        )],
+        "the endpoint, for logs, leaves the query (and its secrets) out"
     );
+}
+
+#[test]
+fn a_redacted_endpoint_keeps_everything_before_the_query_or_fragment() {
+    assert_eq!(
+        redact_query("wss://h:4000/socket?token=s3cret"),
+        "wss://h:4000/socket"
+    );
+    assert_eq!(redact_query("ws://h/socket#x?y"), "ws://h/socket");
+    assert_eq!(redact_query("ws://h/socket"), "ws://h/socket");
+    let shown = format!("{:?}", SessionConfig::new("ws://h/socket?token=s3cret"));
+    assert!(!shown.contains("s3cret"), "{shown}");
 }
