@@ -588,3 +588,29 @@ fn closing_a_room_says_whether_there_was_one() {
     assert!(!sim.close_room(2), "never opened");
     sim.assert_contract();
 }
+
+#[test]
+fn join_params_that_are_not_an_object_are_refused_naming_what_they_are() {
+    let mut sim = Sim::connected(config());
+    let cases = [
+        (json!(null), "null"),
+        (json!(true), "a boolean"),
+        (json!(1), "a number"),
+        (json!("x"), "a string"),
+        (json!([1]), "an array"),
+    ];
+    for (i, (params, found)) in cases.into_iter().enumerate() {
+        let refused = sim.subscribe_with(
+            i as u64 + 1,
+            "room:a",
+            SubscribeOptions::params(JoinParams::json(params)),
+        );
+        let Err(error) = refused else {
+            panic!("{found}: accepted");
+        };
+        assert!(
+            error.to_string().contains(&format!("found {found};")),
+            "{error}"
+        );
+    }
+}

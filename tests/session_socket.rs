@@ -534,7 +534,8 @@ fn a_service_restart_close_reconnects_on_its_own() {
     sim.server_close(1012);
     assert!(matches!(
         sim.session.connection_state(),
-        ConnectionState::Reconnecting { attempt: 1, .. }
+        ConnectionState::Reconnecting { attempt: 1, reason, .. }
+            if reason == "closed by the server with code 1012"
     ));
     sim.advance(ms(100));
     assert_eq!(sim.session.connection_state(), ConnectionState::Connected);
@@ -575,4 +576,28 @@ fn the_socket_counters_count_failed_attempts_and_every_frame_sent() {
     );
     assert_eq!(socket.frames_out, sent.len() as u64);
     assert_eq!(socket.bytes_out, sent.iter().sum::<u64>());
+}
+
+#[test]
+fn a_reconnect_says_what_went_wrong() {
+    let mut sim = Sim::connected(config());
+    sim.connects = Connects::Refuse;
+    sim.drop_socket();
+    sim.advance(ms(100));
+    let reasons: Vec<String> = sim
+        .connection_events()
+        .into_iter()
+        .filter_map(|s| match s {
+            ConnectionState::Reconnecting { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reasons.first().map(String::as_str),
+        Some("connection reset")
+    );
+    assert_eq!(
+        reasons.last().map(String::as_str),
+        Some("connection refused")
+    );
 }
