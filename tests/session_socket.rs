@@ -576,6 +576,17 @@ fn the_socket_counters_count_failed_attempts_and_every_frame_sent() {
     );
     assert_eq!(socket.frames_out, sent.len() as u64);
     assert_eq!(socket.bytes_out, sent.iter().sum::<u64>());
+    assert_eq!(socket.reconnects, 0, "the first connection is no reconnect");
+
+    for connects in 2..=3 {
+        sim.drop_socket();
+        sim.advance(ms(100));
+        let socket = sim.session.stats().socket;
+        assert_eq!(
+            (socket.connects, socket.reconnects),
+            (connects, connects - 1)
+        );
+    }
 }
 
 #[test]
