@@ -587,6 +587,17 @@ fn the_socket_counters_count_failed_attempts_and_every_frame_sent() {
             (connects, connects - 1)
         );
     }
+    // Each attempt has its own id, so that a late answer to an abandoned
+    // one is told apart.
+    let ids: Vec<u64> = sim
+        .log
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Output::Connect(request) => Some(request.id.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, [1, 2, 3, 4, 5]);
 }
 
 #[test]
