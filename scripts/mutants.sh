@@ -5,8 +5,10 @@
 #   scripts/mutants.sh missed  [DIR]   re-test only what the last run missed
 #   scripts/mutants.sh summary [DIR]   counts and kill rate of the last run
 #
-# Shards run one after another; a finished shard is kept, so an interrupted
-# run resumes where it stopped (delete the output folder to start afresh).
+# Shard k holds every shards-th mutant from the k-th on (round robin), so
+# each shard is a sample spread over all files. Shards run one after another;
+# a finished shard is kept, so an interrupted run resumes where it stopped
+# (delete the output folder to start afresh).
 # Results go to mutants.out/<dir>/ (git-ignored): per shard cargo-mutants'
 # own caught/missed/timeout/unviable lists and logs, and summary.txt.
 #
@@ -15,6 +17,9 @@
 #
 # Settings (environment):
 #   MUTANTS_SHARDS      shards (default 4)
+#   MUTANTS_SAMPLE      run only this shard (0-based) of MUTANTS_SHARDS: a
+#                       sample of every MUTANTS_SHARDS-th mutant, for a run
+#                       shorter than the whole (the summary says so)
 #   MUTANTS_JOBS        parallel builds (default 1: the fast tests are
 #                       single-threaded enough, and the machine is shared)
 #   MUTANTS_TIMEOUT     seconds per test run of one mutant (default 60, about
@@ -41,10 +46,11 @@ export PROPTEST_CASES=${PROPTEST_CASES:-500}
 export CARGO_TARGET_DIR=${MUTANTS_TARGET_DIR:-$root/target}
 
 # Only the fast tests: never the model checker, the end-to-end tests or the
-# benches. The engine's own test files, and the library's unit tests.
+# benches. The library's unit tests, and the core's own test files (for the
+# session, those that build without features: not the dev-server ones).
 case "$dir" in
 src/engine*) default_tests="--lib --test=api_edges --test=scenarios --test=state_machine --test=topic_edges --test=transitions" ;;
-src/session*) default_tests="--lib --test=presence_props --test=stream_props" ;;
+src/session*) default_tests="--lib --test=session_channels --test=session_config --test=session_ordered --test=session_pushes --test=session_props --test=session_socket --test=presence_props --test=stream_props" ;;
 *) default_tests="--lib" ;;
 esac
 read -r -a tests <<<"${MUTANTS_TESTS:-$default_tests}"
@@ -94,7 +100,12 @@ run_into() {
 run() {
     ensure_cargo_mutants
     mkdir -p "$out"
-    for ((k = 0; k < shards; k++)); do
+    local first=0 last=$((shards - 1))
+    if [[ -n ${MUTANTS_SAMPLE:-} ]]; then
+        first=$MUTANTS_SAMPLE
+        last=$MUTANTS_SAMPLE
+    fi
+    for ((k = first; k <= last; k++)); do
         local dest="$out/shard-$k-of-$shards"
         if [[ -f $dest/seconds ]]; then
             echo "shard $k/$shards already done ($(cat "$dest/seconds")s)"
@@ -103,7 +114,7 @@ run() {
         rm -rf "$dest"
         mkdir -p "$dest"
         echo "shard $k/$shards: $(date -u +%H:%M:%S)"
-        run_into "$dest" --shard "$k/$shards"
+        run_into "$dest" --shard "$k/$shards" --sharding round-robin
     done
     summary
 }
@@ -137,13 +148,19 @@ summary() {
     local patterns run kind
     patterns=$(mktemp)
     equivalent_patterns >"$patterns"
-    # The latest outcome of each mutant wins (a recheck after new tests).
+    # The latest outcome of each mutant wins (a recheck after new tests). A
+    # recheck only updates mutants the shards tested (its name patterns may
+    # match others, which would skew a sample).
+    local tag
     for run in "$out"/shard-*/mutants.out "$out"/recheck-*/mutants.out; do
         [[ -d $run ]] || continue
+        tag=${run#"$out"/}
+        tag=${tag%%/*}
         for kind in caught missed timeout unviable; do
-            if [[ -f $run/$kind.txt ]]; then sed "s/^/$kind\t/" "$run/$kind.txt"; fi
+            if [[ -f $run/$kind.txt ]]; then sed "s/^/$kind\t$tag\t/" "$run/$kind.txt"; fi
         done
-    done | awk -F'\t' '{ latest[$2] = $1 } END { for (m in latest) print latest[m] "\t" m }' |
+    done | awk -F'\t' '$2 ~ /^shard-/ || ($3 in latest) { latest[$3] = $1 }
+        END { for (m in latest) print latest[m] "\t" m }' |
         sort -k2 >"$out/outcomes.tsv"
     # Mutants listed as equivalent after a run still show in its outcomes.
     grep -E -f "$patterns" "$out/outcomes.tsv" >"$out/equivalent.tsv" || true
@@ -169,6 +186,12 @@ summary() {
         done
         echo "tests: cargo test --no-default-features --profile mutants ${tests[*]}" \
             "(PROPTEST_CASES=$PROPTEST_CASES)"
+        local done_shards of
+        done_shards=$(find "$out" -maxdepth 2 -path "$out/shard-*/seconds" | wc -l)
+        of=$(find "$out" -maxdepth 1 -name 'shard-*-of-*' | sed 's/.*-of-//' | sort -un | tail -1)
+        if [[ -n $of ]] && ((done_shards < of)); then
+            echo "SAMPLE: $done_shards of $of shards (each every ${of}th mutant), not the whole"
+        fi
         echo "caught $caught, missed $missed, timeouts $timeout, unviable $unviable"
         echo "equivalent (excluded, $(wc -l <"$patterns") patterns in .cargo/mutants.toml):" \
             "$(wc -l <"$out/equivalent.tsv") in these outcomes"

@@ -8,12 +8,15 @@ mod session_sim;
 
 use std::time::Duration;
 
-use channel_registry::codec::Message;
-use channel_registry::engine::{FailReason, RoomId, SubscriberId};
+use channel_registry::codec::{FrameRef, Message, Payload};
+use channel_registry::engine::{
+    Config as EngineConfig, FailReason, Phase, RoomId, SubscriberId, TopicStatus,
+};
 use channel_registry::session::presence::{Presence, PresenceConfig, PresenceEvent};
 use channel_registry::session::{
-    CloseReason, Event, JoinParams, LostReason, PushTarget, RoomEvent, RoomState, SessionConfig,
-    ShownStatus, SubscribeOptions, SubscriptionEvent,
+    ChannelMessage, CloseReason, Diagnostic, Event, JoinParams, LostReason, Output, PushTarget,
+    ResourceEffect, RoomEvent, RoomState, SessionConfig, ShownStatus, SubscribeOptions,
+    SubscriptionEvent,
 };
 use serde_json::{json, Value};
 use session_sim::server::JoinAnswer;
@@ -452,4 +455,162 @@ fn switching_again_to_a_failed_topic_keeps_the_failure_reported() {
     sim.advance(Duration::from_secs(5));
     assert_eq!(sim.session.room_state(RoomId(1)).unwrap(), failed);
     sim.assert_contract();
+}
+
+// --- status reports, resources and stray replies ---------------------------------------------
+
+fn statuses(sim: &Sim, sub: u64) -> Vec<TopicStatus> {
+    sim.events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::SubscriptionStatus { id, status } if id == SubscriberId(sub) => Some(status),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_subscription_is_told_each_status_change_of_its_topic() {
+    let mut sim = Sim::connected(config());
+    sim.subscribe(1, "room:a").unwrap();
+    let join_ref = sim
+        .session
+        .subscription_state(SubscriberId(1))
+        .unwrap()
+        .join_ref()
+        .unwrap();
+    let live = |phase| TopicStatus::Live { join_ref, phase };
+    assert_eq!(
+        statuses(&sim, 1),
+        [live(Phase::Connecting), live(Phase::Active)]
+    );
+
+    sim.on_server(|s| s.crash("room:a"));
+    assert_eq!(
+        statuses(&sim, 1),
+        [
+            live(Phase::Connecting),
+            live(Phase::Active),
+            TopicStatus::Retrying
+        ]
+    );
+    sim.assert_contract();
+}
+
+#[test]
+fn with_resources_a_room_shows_its_topic_once_the_application_settled_it() {
+    let engine = EngineConfig {
+        settling: true,
+        ..EngineConfig::default()
+    };
+    let mut sim = Sim::connected(config().with_engine(engine).with_resources(true));
+    sim.open_room(1).unwrap();
+    sim.switch(1, "room:v1").unwrap();
+    let settling: Vec<_> = sim
+        .log
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Output::Resource(ResourceEffect::StartSettling { topic, join_ref }) => {
+                Some((topic.clone(), *join_ref))
+            }
+            _ => None,
+        })
+        .collect();
+    let [(topic, join_ref)] = settling.as_slice() else {
+        panic!("one incarnation settles: {settling:?}");
+    };
+    assert_eq!(&**topic, "room:v1");
+    assert!(
+        room_events(&sim, 1).is_empty(),
+        "the room waits for the settle"
+    );
+
+    let now = sim.now;
+    sim.session
+        .handle_settled("room:v1", *join_ref, Ok(()), now);
+    sim.drain();
+    assert!(
+        matches!(room_events(&sim, 1).as_slice(), [RoomEvent::Shows { topic, .. }] if &**topic == "room:v1")
+    );
+    sim.assert_contract();
+}
+
+#[test]
+fn a_join_reply_from_another_topic_is_not_taken_for_the_join() {
+    let mut sim = Sim::connected(config());
+    sim.server.paused = true;
+    sim.subscribe(1, "room:a").unwrap();
+    let joins = sim.sent("phx_join");
+    let [(_, join)] = joins.as_slice() else {
+        panic!("one join: {joins:?}");
+    };
+    let stray = format!(
+        r#"["{}","{}","room:b","phx_reply",{{"status":"ok","response":{{}}}}]"#,
+        join.join_ref.as_deref().unwrap(),
+        join.msg_ref.as_deref().unwrap(),
+    );
+    let now = sim.now;
+    sim.session.handle_frame(FrameRef::Text(&stray), now);
+    sim.drain();
+    assert!(sim.sub_story(1).is_empty(), "{:?}", sim.sub_story(1));
+    assert!(sim
+        .log
+        .iter()
+        .any(|(_, o)| matches!(o, Output::Diagnostic(Diagnostic::UnmatchedReply { .. }))));
+
+    sim.server.paused = false;
+    sim.drain();
+    assert_eq!(sim.sub_story(1), ["Joined"], "the real reply still counts");
+}
+
+#[test]
+fn a_message_is_sized_as_its_payload_and_event() {
+    let message = ChannelMessage::new("room:a", "news", Payload::Json(json!({ "a": 1 })), None);
+    assert_eq!(message.size(), r#"{"a":1}"#.len() + "news".len());
+    let binary = ChannelMessage::new("room:a", "blob", Payload::Binary(vec![0; 10]), None);
+    assert_eq!(binary.size(), 14);
+}
+
+#[test]
+fn closing_a_room_says_whether_there_was_one() {
+    let mut sim = Sim::connected(config());
+    sim.open_room(1).unwrap();
+    sim.switch(1, "room:v1").unwrap();
+    assert!(sim.close_room(1));
+    assert!(matches!(
+        room_events(&sim, 1).last(),
+        Some(RoomEvent::Closed {
+            reason: CloseReason::RoomClosed,
+            ..
+        })
+    ));
+    assert!(!sim.close_room(1), "already closed");
+    assert!(!sim.close_room(2), "never opened");
+    sim.assert_contract();
+}
+
+#[test]
+fn join_params_that_are_not_an_object_are_refused_naming_what_they_are() {
+    let mut sim = Sim::connected(config());
+    let cases = [
+        (json!(null), "null"),
+        (json!(true), "a boolean"),
+        (json!(1), "a number"),
+        (json!("x"), "a string"),
+        (json!([1]), "an array"),
+    ];
+    for (i, (params, found)) in cases.into_iter().enumerate() {
+        let refused = sim.subscribe_with(
+            i as u64 + 1,
+            "room:a",
+            SubscribeOptions::params(JoinParams::json(params)),
+        );
+        let Err(error) = refused else {
+            panic!("{found}: accepted");
+        };
+        assert!(
+            error.to_string().contains(&format!("found {found};")),
+            "{error}"
+        );
+    }
 }

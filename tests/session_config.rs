@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use channel_registry::engine::{Config as EngineConfig, Limits, SubscriberId};
 use channel_registry::session::{
-    OverflowPolicy, PushOptions, PushTarget, ReconnectPolicy, SessionConfig, SubscribeOptions,
+    redact_query, Output, OverflowPolicy, PushOptions, PushTarget, ReconnectPolicy, SessionConfig,
+    SessionConfigError, SubscribeOptions,
 };
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -303,4 +304,55 @@ fn most_generated_configs_are_valid() {
         .filter(|_| Sim::try_new(strategy.new_tree(&mut runner).unwrap().current()).is_ok())
         .count();
     assert!(valid > 200, "only {valid} of 400 configs are valid");
+}
+
+#[test]
+fn jitter_may_be_the_whole_delay_but_no_more() {
+    let with_jitter = |jitter_permille| {
+        SessionConfig::new("ws://sim.test/socket").with_reconnect(ReconnectPolicy {
+            jitter_permille,
+            ..ReconnectPolicy::default()
+        })
+    };
+    assert!(with_jitter(1000).validate().is_ok());
+    assert!(matches!(
+        with_jitter(1001).validate(),
+        Err(SessionConfigError::Jitter(1001))
+    ));
+}
+
+#[test]
+fn the_connect_request_carries_the_socket_url_with_params_and_version() {
+    let mut sim = Sim::new(SessionConfig::new("ws://sim.test/socket").with_param("token", "a b"));
+    sim.connect();
+    let urls: Vec<(String, String)> = sim
+        .log
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Output::Connect(request) => {
+                Some((request.url().to_owned(), request.endpoint().to_owned()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        urls,
+        [(
+            "ws://sim.test/socket/websocket?token=a%20b&vsn=2.0.0".to_owned(),
+            "ws://sim.test/socket/websocket".to_owned()
+        )],
+        "the endpoint, for logs, leaves the query (and its secrets) out"
+    );
+}
+
+#[test]
+fn a_redacted_endpoint_keeps_everything_before_the_query_or_fragment() {
+    assert_eq!(
+        redact_query("wss://h:4000/socket?token=s3cret"),
+        "wss://h:4000/socket"
+    );
+    assert_eq!(redact_query("ws://h/socket#x?y"), "ws://h/socket");
+    assert_eq!(redact_query("ws://h/socket"), "ws://h/socket");
+    let shown = format!("{:?}", SessionConfig::new("ws://h/socket?token=s3cret"));
+    assert!(!shown.contains("s3cret"), "{shown}");
 }

@@ -534,3 +534,24 @@ fn an_unanswered_replay_escalates_to_a_rejoin_with_the_last_position() {
     sim.seq(&jr2, 3);
     assert_eq!(sim.delivered("seq"), [1, 2, 3]);
 }
+
+#[test]
+fn an_acknowledgement_is_answered_only_by_a_reply_on_its_own_topic() {
+    let mut sim = Sim::new();
+    sim.session
+        .subscribe(SubscriberId(1), SEQ, sequenced(1), sim.now)
+        .unwrap();
+    sim.drain();
+    let jr = sim.join_ok(SEQ, json!({"earliest_seq": 1}));
+    sim.seq(&jr, 1);
+    let ack = sim.last(SEQ, "ack");
+
+    let mut stray = ack.clone();
+    stray.topic = "seq:other".to_owned();
+    sim.reply(&stray, "ok", json!({}));
+    assert_eq!(sim.session.stream_stats(SEQ).unwrap().acked, 0);
+    assert_eq!(sim.session.stats().socket.unmatched_replies, 1);
+
+    sim.reply(&ack, "ok", json!({}));
+    assert_eq!(sim.session.stream_stats(SEQ).unwrap().acked, 1);
+}

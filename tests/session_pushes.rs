@@ -9,9 +9,11 @@ mod session_sim;
 
 use std::time::Duration;
 
+use channel_registry::codec::FrameRef;
 use channel_registry::engine::SubscriberId;
 use channel_registry::session::{
-    Event, OverflowPolicy, PushError, PushOptions, PushTarget, SessionConfig, SubscriptionEvent,
+    Event, JoinParams, OverflowPolicy, PushError, PushOptions, PushTarget, SessionConfig,
+    SubscribeOptions, SubscriptionEvent,
 };
 use serde_json::json;
 use session_sim::Sim;
@@ -372,5 +374,106 @@ fn a_cast_is_sent_when_active_and_forgotten() {
     assert!(sim.push_outcomes().is_empty());
     let stats = sim.session.stats();
     assert_eq!((stats.pushes_buffered, stats.pushes_in_flight), (0, 0));
+    sim.assert_contract();
+}
+
+#[test]
+fn a_push_is_sized_as_its_payload_names_and_framing_up_to_the_limit() {
+    let mut sim = Sim::connected(config().with_max_frame_size(1024));
+    sim.subscribe(1, "room:a").unwrap();
+    // `{"blob":"…"}` is 11 bytes plus the blob; "room:a" and "echo" add 10,
+    // refs and punctuation 48: a 955-byte blob makes exactly 1024.
+    let blob = |n: usize| json!({ "blob": "x".repeat(n) });
+    assert_eq!(sim.push(1, to(1), "echo", blob(955)), Ok(()));
+    assert_eq!(
+        sim.push(2, to(1), "echo", blob(956)),
+        Err(PushError::TooLarge {
+            size: 1025,
+            limit: 1024
+        })
+    );
+    assert_eq!(
+        sim.push_outcomes(),
+        [(1, Ok(json!({ "blob": "x".repeat(955) })))]
+    );
+    sim.assert_contract();
+}
+
+#[test]
+fn a_channel_lost_with_many_pushes_in_flight_fails_every_one() {
+    let mut sim = Sim::connected(config());
+    sim.subscribe(1, "room:a").unwrap();
+    sim.server.paused = true;
+    for id in 1..=100 {
+        sim.push(id, to(1), "echo", json!({ "n": id })).unwrap();
+    }
+    assert_eq!(sim.session.stats().pushes_in_flight, 100);
+
+    sim.on_server(|s| s.crash("room:a"));
+    let outcomes = sim.push_outcomes();
+    assert_eq!(outcomes.len(), 100);
+    assert!(outcomes
+        .iter()
+        .all(|(_, o)| *o == Err(PushError::ChannelLost)));
+    let stats = sim.session.stats();
+    assert_eq!((stats.pushes_buffered, stats.pushes_in_flight), (0, 0));
+}
+
+#[test]
+fn a_reply_to_one_push_leaves_the_others_in_flight() {
+    let mut sim = Sim::connected(config());
+    sim.subscribe(1, "room:a").unwrap();
+    sim.server.paused = true;
+    for id in 1..=3 {
+        sim.push(id, to(1), "echo", json!({ "n": id })).unwrap();
+    }
+    let sent = sim.sent("echo");
+    let (_, first) = &sent[0];
+    let reply = format!(
+        r#"["{}","{}","room:a","phx_reply",{{"status":"ok","response":{{"n":1}}}}]"#,
+        first.join_ref.as_deref().unwrap(),
+        first.msg_ref.as_deref().unwrap(),
+    );
+    let now = sim.now;
+    sim.session.handle_frame(FrameRef::Text(&reply), now);
+    sim.drain();
+    assert_eq!(sim.push_outcomes(), [(1, Ok(json!({"n": 1})))]);
+
+    // The channel goes: the two still in flight are lost with it, at once.
+    sim.on_server(|s| s.crash("room:a"));
+    assert_eq!(
+        sim.push_outcomes(),
+        [
+            (1, Ok(json!({"n": 1}))),
+            (2, Err(PushError::ChannelLost)),
+            (3, Err(PushError::ChannelLost))
+        ]
+    );
+}
+
+#[test]
+fn join_params_may_ask_one_topic_to_settle() {
+    let mut sim = Sim::connected(config().with_settle_on_event("sync"));
+    sim.contract.settle_event = Some("sync".to_owned());
+    let params = JoinParams::json(json!({"room": "a"})).with_settling(true);
+    sim.subscribe_with(1, "room:a", SubscribeOptions::params(params))
+        .unwrap();
+    let joins = sim.sent("phx_join");
+    assert_eq!(
+        joins[0].1.payload.as_json(),
+        Some(&json!({"room": "a"})),
+        "the params are kept"
+    );
+    let state = sim.session.subscription_state(SubscriberId(1)).unwrap();
+    assert!(
+        state.join_ref().is_some() && !state.is_active(),
+        "joined, settling"
+    );
+    sim.on_server(|s| s.push_to("room:a", "sync", json!({})));
+    assert!(sim
+        .session
+        .subscription_state(SubscriberId(1))
+        .unwrap()
+        .is_active());
     sim.assert_contract();
 }

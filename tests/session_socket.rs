@@ -462,6 +462,11 @@ fn a_normal_close_stops_reconnecting_until_reconnect() {
         sim.session.connection_state(),
         ConnectionState::Disconnected(closed.clone())
     );
+    assert_eq!(
+        sim.session.connection_state().closed_reason(),
+        Some(closed.clone())
+    );
+    assert_eq!(ConnectionState::Connected.closed_reason(), None);
     let outcomes = sim.push_outcomes();
     assert!(
         matches!(
@@ -529,7 +534,8 @@ fn a_service_restart_close_reconnects_on_its_own() {
     sim.server_close(1012);
     assert!(matches!(
         sim.session.connection_state(),
-        ConnectionState::Reconnecting { attempt: 1, .. }
+        ConnectionState::Reconnecting { attempt: 1, reason, .. }
+            if reason == "closed by the server with code 1012"
     ));
     sim.advance(ms(100));
     assert_eq!(sim.session.connection_state(), ConnectionState::Connected);
@@ -539,4 +545,81 @@ fn a_service_restart_close_reconnects_on_its_own() {
         .unwrap()
         .is_active());
     sim.assert_contract();
+}
+
+#[test]
+fn the_socket_counters_count_failed_attempts_and_every_frame_sent() {
+    let mut sim = Sim::new(config());
+    sim.connects = Connects::Refuse;
+    sim.connect();
+    sim.advance(ms(100));
+    assert_eq!(sim.session.stats().socket.connect_failures, 2);
+
+    sim.connects = Connects::Accept;
+    sim.advance(ms(200));
+    sim.subscribe(1, "room:a").unwrap();
+    sim.advance(ms(1000));
+    let sent: Vec<u64> = sim
+        .log
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Output::Transmit(frame) => Some(frame.len() as u64),
+            _ => None,
+        })
+        .collect();
+    assert!(sent.len() >= 2, "a join and a heartbeat: {sent:?}");
+    let socket = sim.session.stats().socket;
+    assert_eq!(
+        (socket.connects, socket.connect_failures),
+        (1, 2),
+        "{socket:?}"
+    );
+    assert_eq!(socket.frames_out, sent.len() as u64);
+    assert_eq!(socket.bytes_out, sent.iter().sum::<u64>());
+    assert_eq!(socket.reconnects, 0, "the first connection is no reconnect");
+
+    for connects in 2..=3 {
+        sim.drop_socket();
+        sim.advance(ms(100));
+        let socket = sim.session.stats().socket;
+        assert_eq!(
+            (socket.connects, socket.reconnects),
+            (connects, connects - 1)
+        );
+    }
+    // Each attempt has its own id, so that a late answer to an abandoned
+    // one is told apart.
+    let ids: Vec<u64> = sim
+        .log
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Output::Connect(request) => Some(request.id.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, [1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn a_reconnect_says_what_went_wrong() {
+    let mut sim = Sim::connected(config());
+    sim.connects = Connects::Refuse;
+    sim.drop_socket();
+    sim.advance(ms(100));
+    let reasons: Vec<String> = sim
+        .connection_events()
+        .into_iter()
+        .filter_map(|s| match s {
+            ConnectionState::Reconnecting { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reasons.first().map(String::as_str),
+        Some("connection reset")
+    );
+    assert_eq!(
+        reasons.last().map(String::as_str),
+        Some("connection refused")
+    );
 }

@@ -415,6 +415,23 @@ pub(crate) fn after(now: Instant, d: Duration) -> Instant {
 #[cfg(test)]
 mod tests {
     use super::base64;
+    use crate::session::mix;
+
+    #[test]
+    fn jitter_draws_follow_splitmix64() {
+        // SplitMix64's published outputs for seed 0: a state stepping by the
+        // golden gamma, each step mixed.
+        let gamma = 0x9E37_79B9_7F4A_7C15_u64;
+        let outputs: Vec<u64> = (0..3).map(|i| mix(gamma.wrapping_mul(i))).collect();
+        assert_eq!(
+            outputs,
+            [
+                0xE220_A839_7B1D_CDAF,
+                0x6E78_9E6A_A1B9_65F4,
+                0x06C4_5D18_8009_454F
+            ]
+        );
+    }
 
     #[test]
     fn base64_matches_btoa_without_padding() {

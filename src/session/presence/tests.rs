@@ -575,3 +575,24 @@ fn many_connections_per_key_are_matched_by_ref() {
     let expected: Vec<&str> = all[10..].to_vec();
     assert_eq!(left, expected);
 }
+
+#[test]
+fn a_snapshot_lists_the_keys_in_order_and_says_whether_synced() {
+    let empty = Presence::new(PresenceConfig::default()).snapshot();
+    assert!(empty.is_empty() && !empty.is_synced());
+    assert_eq!(empty.len(), 0);
+
+    let presence = synced(
+        "1",
+        json!({ "b": { "metas": [{ "phx_ref": "2" }] }, "a": { "metas": [{ "phx_ref": "1" }] } }),
+    );
+    let snapshot = presence.snapshot();
+    assert!(!snapshot.is_empty() && snapshot.is_synced());
+    assert_eq!(snapshot.len(), 2);
+    assert_eq!(
+        snapshot.keys().collect::<Vec<_>>(),
+        keys(&presence),
+        "phoenix.js order"
+    );
+    assert!(snapshot.get("a").is_some() && snapshot.get("c").is_none());
+}

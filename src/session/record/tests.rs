@@ -457,4 +457,30 @@ fn an_ordered_stream_replays_equal() {
     );
     let summary = replay(&text, tape.start + Duration::from_secs(100)).expect("replays");
     assert_eq!(summary.lines, tape.lines.len());
+
+fn recorded_json_debugs_as_its_exact_text() {
+    let raw = input::RawJson::from_value(&json!({ "a": [1, 2.5, "x"] }));
+    assert_eq!(format!("{raw:?}"), r#"{"a":[1,2.5,"x"]}"#);
+    assert_eq!(raw.to_value(), json!({ "a": [1, 2.5, "x"] }));
+}
+
+#[test]
+fn a_join_frame_is_kept_with_its_params_redacted_and_other_frames_as_sent() {
+    let text = |t: &str| output::RecordedOutput::Text(t.to_owned());
+    let parsed = |o: output::RecordedOutput| match o {
+        output::RecordedOutput::Text(t) => serde_json::from_str::<Value>(&t).unwrap(),
+        other => panic!("a text frame: {other:?}"),
+    };
+    let join = r#"["1","1","room:a","phx_join",{"token":"s3cret","n":3}]"#;
+    assert_eq!(
+        parsed(text(join).redacted()),
+        json!(["1", "1", "room:a", "phx_join", {"token": REDACTED, "n": REDACTED}])
+    );
+    assert_eq!(
+        parsed(text(join).normalized()),
+        json!(["1", "1", "room:a", "phx_join", REDACTED])
+    );
+    let push = r#"["1","2","room:a","echo",{"token":"kept"}]"#;
+    assert_eq!(text(push).redacted(), text(push));
+    assert_eq!(text(push).normalized(), text(push));
 }

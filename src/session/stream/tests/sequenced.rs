@@ -186,6 +186,8 @@ fn a_rejoin_that_leaves_the_gap_open_reports_it_lost_after_gap_timeout() {
     assert_eq!(s.poll_timeout(), Some(t0 + 7 * SEC));
     ev(&mut s, 2, 1, t0 + 2 * SEC);
     assert_eq!(drain(&mut s), [d(1)]);
+    s.handle_timeout(t0 + 6 * SEC);
+    assert_eq!(drain(&mut s), [], "nothing is lost before the deadline");
     s.handle_timeout(t0 + 7 * SEC);
     assert_eq!(drain(&mut s), [lost(2, 2), d(3), lost(4, 5), d(6)]);
     assert_eq!(s.stats().lost, 3);
