@@ -457,7 +457,9 @@ fn an_ordered_stream_replays_equal() {
     );
     let summary = replay(&text, tape.start + Duration::from_secs(100)).expect("replays");
     assert_eq!(summary.lines, tape.lines.len());
+}
 
+#[test]
 fn recorded_json_debugs_as_its_exact_text() {
     let raw = input::RawJson::from_value(&json!({ "a": [1, 2.5, "x"] }));
     assert_eq!(format!("{raw:?}"), r#"{"a":[1,2.5,"x"]}"#);
