@@ -196,7 +196,7 @@ pub enum Input {
         presence: bool,
         /// Its ordered stream, if it asked for one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        stream: Option<StreamOptions>,
+        stream: Option<Box<StreamOptions>>,
     },
     /// [`Session::unsubscribe`].
     Unsubscribe {
@@ -397,7 +397,7 @@ impl Session {
                 let mut options = SubscribeOptions::params(params.to_params());
                 options.events = events.as_ref().map(|e| e.iter().cloned().collect());
                 options.presence = *presence;
-                options.stream = stream.clone().map(std::sync::Arc::new);
+                options.stream = stream.as_deref().cloned().map(std::sync::Arc::new);
                 return Outcome::of(&self.subscribe(SubscriberId(*id), topic, options, now));
             }
             Input::Unsubscribe { id } => {

@@ -221,7 +221,7 @@ impl Recorder {
             params: self.params(&options.params),
             events: options.events.as_ref().map(|e| e.to_vec()),
             presence: options.presence,
-            stream: options.stream.as_deref().cloned(),
+            stream: options.stream.as_deref().cloned().map(Box::new),
         }
     }
 

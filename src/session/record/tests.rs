@@ -358,7 +358,7 @@ fn every_input_round_trips_through_json() {
             params: params.clone(),
             events: Some(vec!["e".into()]),
             presence: true,
-            stream: Some(crate::session::StreamOptions::versioned()),
+            stream: Some(Box::new(crate::session::StreamOptions::versioned())),
         },
         Input::Unsubscribe { id: 1 },
         Input::OpenRoom { id: 2 },
