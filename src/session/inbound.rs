@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::codec::{event, FrameRef, Message, Reply, ReplyStatus, ServerMessage, PHOENIX_TOPIC};
 use crate::engine::{JoinRef, JoinReply, Route, TopicId};
-use crate::session::events::{Diagnostic, Event, Output, Recipient, Recipients, ResourceEffect};
+use crate::session::events::{Diagnostic, Output, ResourceEffect};
 use crate::session::message::ChannelMessage;
 use crate::session::topics::RefKind;
 use crate::session::Session;
@@ -189,21 +189,7 @@ impl Session {
             self.stats.dropped_messages += 1;
             return;
         }
-        let Some(side) = self.topics.get(topic) else {
-            return;
-        };
-        let mut to = Recipients::new();
-        for id in &side.subscribers {
-            if self.subs.get(id).is_some_and(|s| s.wants(message.event())) {
-                to.push(Recipient::Subscription(*id));
-            }
-        }
-        for room in &side.rooms {
-            to.push(Recipient::Room(*room));
-        }
-        if !to.is_empty() {
-            self.emit(Event::Message { message, to });
-        }
+        self.deliver(topic, message);
     }
 
     fn dropped(&mut self, message: Message) {

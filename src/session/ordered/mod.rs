@@ -374,8 +374,9 @@ impl Session {
         }
     }
 
-    /// Hands a delivered event to the topic's readers.
-    fn deliver(&mut self, topic: TopicId, message: ChannelMessage) {
+    /// Hands a message of `topic` to its readers: the subscriptions that
+    /// want its event and the rooms showing the topic.
+    pub(crate) fn deliver(&mut self, topic: TopicId, message: ChannelMessage) {
         let Some(side) = self.topics.get(topic) else {
             return;
         };
