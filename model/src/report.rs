@@ -11,22 +11,22 @@ use crate::registry::Registry;
 
 /// How one property came out.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Verdict<A = Action> {
     /// An `always` with no counterexample.
     Held,
     /// An `always` with a counterexample (its actions).
-    Violated(Vec<Action>),
+    Violated(Vec<A>),
     /// A `sometimes` with an example (its length).
     Found(usize),
     /// A `sometimes` with no example.
     NotFound,
 }
 
-/// The result of a full check.
+/// The result of a full check (of any model whose actions are `A`).
 #[derive(Clone, Debug)]
-pub struct Outcome {
+pub struct Outcome<A = Action> {
     /// Every property, in model order.
-    pub properties: Vec<(&'static str, Verdict)>,
+    pub properties: Vec<(&'static str, Verdict<A>)>,
     /// States generated (with repeats).
     pub generated: usize,
     /// Unique states.
@@ -39,7 +39,7 @@ pub struct Outcome {
     pub complete: bool,
 }
 
-impl Outcome {
+impl<A> Outcome<A> {
     /// Whether every `always` held and every `sometimes` was found.
     pub fn all_good(&self) -> bool {
         self.complete

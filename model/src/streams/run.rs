@@ -1,82 +1,18 @@
 //! Checking a stream model exhaustively and reporting it, in the format of
 //! [`crate::report`].
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use stateright::{Checker, Expectation, Model};
 
 use super::harness::{Action, State, StreamsModel};
 
-/// How one property came out.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// An `always` with no counterexample.
-    Held,
-    /// An `always` with a counterexample (its actions).
-    Violated(Vec<Action>),
-    /// A `sometimes` with an example (its length).
-    Found(usize),
-    /// A `sometimes` with no example.
-    NotFound,
-}
+/// How one property came out (the engine model's report, with this model's
+/// actions).
+pub type Verdict = crate::report::Verdict<Action>;
 
 /// The result of a full check of one stream configuration.
-#[derive(Clone, Debug)]
-pub struct Outcome {
-    /// Every property, in model order.
-    pub properties: Vec<(&'static str, Verdict)>,
-    /// States generated (with repeats).
-    pub generated: usize,
-    /// Unique states.
-    pub unique: usize,
-    /// Deepest state reached.
-    pub max_depth: usize,
-    /// Wall time.
-    pub elapsed: Duration,
-    /// Whether every reachable state was visited.
-    pub complete: bool,
-}
-
-impl Outcome {
-    /// Whether every `always` held and every `sometimes` was found.
-    pub fn all_good(&self) -> bool {
-        self.complete
-            && self
-                .properties
-                .iter()
-                .all(|(_, v)| matches!(v, Verdict::Held | Verdict::Found(_)))
-    }
-
-    /// The final table.
-    pub fn table(&self) -> String {
-        let width = self
-            .properties
-            .iter()
-            .map(|(n, _)| n.chars().count())
-            .max()
-            .unwrap_or(0);
-        let mut out = String::new();
-        for (name, verdict) in &self.properties {
-            let v = match verdict {
-                Verdict::Held => "held".to_owned(),
-                Verdict::Violated(p) => format!("VIOLATED ({} steps)", p.len()),
-                Verdict::Found(n) => format!("example found ({n} steps)"),
-                Verdict::NotFound => "NO EXAMPLE".to_owned(),
-            };
-            let pad = width - name.chars().count();
-            out.push_str(&format!("  {name}{} : {v}\n", " ".repeat(pad)));
-        }
-        out.push_str(&format!(
-            "  states generated {}, unique {}, max depth {}, {:.1} s{}\n",
-            self.generated,
-            self.unique,
-            self.max_depth,
-            self.elapsed.as_secs_f64(),
-            if self.complete { "" } else { " (INCOMPLETE)" }
-        ));
-        out
-    }
-}
+pub type Outcome = crate::report::Outcome<Action>;
 
 /// Checks `model` exhaustively, depth-first on `threads` threads.
 #[allow(clippy::disallowed_methods)] // wall time of the check itself, for the report
